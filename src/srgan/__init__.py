@@ -1,0 +1,2 @@
+"""srgan: single-image super-resolution built around SRGAN."""
+__version__ = "0.1.0"

@@ -1,0 +1,364 @@
+"""Reading, converting and writing images: the only place that knows about file formats.
+
+Contract used everywhere else in the project:
+
+* :func:`read_image` returns a :class:`DecodedImage` whose ``pixels`` are ``(H, W, C)`` numpy
+  arrays, ``uint8`` or ``uint16``, with ``C`` = 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA),
+  EXIF orientation already applied.
+* :func:`to_rgb8` turns that into the ``(H, W, 3) uint8`` RGB array that training, EDA and
+  evaluation use, compositing alpha on white and reducing 16-bit to 8-bit (with notes saying so).
+* :func:`image_to_tensor` / :func:`tensor_to_image` convert between ``uint8 HWC`` and
+  ``float32 CHW`` in ``[0, 1]``, the data contract of the datasets and models.
+
+Every failure a user can meet raises :class:`srgan.errors.ImageError` with a one-line reason.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from srgan.errors import ImageError
+
+if TYPE_CHECKING:  # torch stays out of import time: `srgan --help` must be fast.
+    import torch
+
+#: Extensions treated as images when scanning folders.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".ppm", ".pgm")
+
+#: Default refusal threshold for declared image size, checked before any pixel is decoded.
+#: 16384 x 16384 is larger than any photo a user will upscale and far below a decompression bomb.
+DEFAULT_MAX_PIXELS = 16384 * 16384
+
+
+@dataclass
+class DecodedImage:
+    """Pixels of one image file plus what was done to read them."""
+
+    pixels: np.ndarray  # (H, W, C), uint8 or uint16, C in {1, 2, 3, 4}
+    format: str  # Pillow format name, e.g. "PNG"
+    icc_profile: bytes | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def channels(self) -> int:
+        return int(self.pixels.shape[2])
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.channels in (2, 4)
+
+    @property
+    def bit_depth(self) -> int:
+        return 16 if self.pixels.dtype == np.uint16 else 8
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    """True when the file name has one of the known image extensions."""
+    return str(path).lower().endswith(IMAGE_EXTENSIONS)
+
+
+def _png_bit_depth(head: bytes) -> int | None:
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 26 and head[12:16] == b"IHDR":
+        return head[24]
+    return None
+
+
+def _apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation tag (1..8) to an (H, W, C) array, as ImageOps.exif_transpose does."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: np.transpose(a, (1, 0, 2)),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: np.rot90(a, 1)[::-1, :],
+        8: lambda a: np.rot90(a, 1),
+    }
+    if orientation in ops:
+        array = np.ascontiguousarray(ops[orientation](array))
+    return array
+
+
+def _read_16bit(data: bytes, orientation: int) -> np.ndarray:
+    """Decode a 16-bit PNG/TIFF with OpenCV, which (unlike Pillow) keeps 16 bits for colour."""
+    import cv2
+
+    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if array is None:
+        raise ImageError("16-bit image could not be decoded (corrupt or truncated)")
+    if array.ndim == 2:
+        array = array[:, :, None]
+    elif array.shape[2] == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_BGR2RGB)
+    elif array.shape[2] == 4:
+        array = cv2.cvtColor(array, cv2.COLOR_BGRA2RGBA)
+    if array.dtype == np.uint8:
+        pass
+    elif array.dtype != np.uint16:
+        array = np.clip(array, 0, 65535).astype(np.uint16)
+    return _apply_orientation(array, orientation)
+
+
+def _pil_to_array(img, notes: list[str]) -> np.ndarray:
+    """Convert a decoded Pillow image of any mode to (H, W, C) uint8/uint16."""
+    from PIL import Image
+
+    mode = img.mode
+    if mode == "1":
+        img = img.convert("L")
+    elif mode == "P" or mode == "PA":
+        has_transparency = mode == "PA" or "transparency" in img.info
+        img = img.convert("RGBA" if has_transparency else "RGB")
+    elif mode == "CMYK":
+        notes.append("CMYK converted to RGB")
+        img = img.convert("RGB")
+    elif mode in ("YCbCr", "LAB", "HSV"):
+        notes.append(f"{mode} converted to RGB")
+        img = img.convert("RGB")
+    elif mode == "RGBX" or mode == "RGBa":
+        img = img.convert("RGB" if mode == "RGBX" else "RGBA")
+    elif mode == "La":
+        img = img.convert("LA")
+    if img.mode.startswith("I;16") or img.mode in ("I", "F"):
+        array = np.asarray(img)
+        if array.dtype.kind == "f":
+            array = np.clip(np.rint(array), 0, 65535)
+        else:
+            array = np.clip(array.astype(np.int64), 0, 65535)
+        array = array.astype(np.uint16)
+        return array[:, :, None]
+    if img.mode not in ("L", "LA", "RGB", "RGBA"):
+        img = img.convert("RGB")
+    array = np.asarray(img, dtype=np.uint8)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    del Image
+    return array
+
+
+def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Read one image file.
+
+    The declared size is checked against ``max_pixels`` before any pixel is decoded, so a
+    decompression bomb is refused cheaply. Raises :class:`ImageError` with a one-line reason
+    for anything that is not a usable image.
+    """
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise ImageError("is a directory, not an image file")
+        data = path.read_bytes()
+    except ImageError:
+        raise
+    except FileNotFoundError:
+        raise ImageError("no such file") from None
+    except PermissionError:
+        raise ImageError("permission denied") from None
+    except OSError as exc:
+        raise ImageError(f"cannot read file ({exc.strerror or exc})") from None
+    return decode_image_bytes(data, max_pixels=max_pixels)
+
+
+def decode_image_bytes(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode an image held in memory; same contract as :func:`read_image`."""
+    from PIL import Image, UnidentifiedImageError
+
+    if len(data) == 0:
+        raise ImageError("empty file (0 bytes)")
+    notes: list[str] = []
+    # Our own limit replaces Pillow's global one, which warns instead of refusing below 2x.
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ImageError("not an image (unrecognised format)") from None
+    except Exception as exc:  # Pillow raises many types for malformed headers
+        raise ImageError(f"not a readable image ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise ImageError(f"invalid declared size {width}x{height}")
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageError(
+            f"declares {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,} "
+            "(possible decompression bomb; raise --max-pixels to allow it)"
+        )
+    fmt = img.format or "unknown"
+    n_frames = getattr(img, "n_frames", 1)
+    if n_frames > 1:
+        notes.append(f"{n_frames} frames: only the first is used")
+    icc_profile = img.info.get("icc_profile")
+
+    try:
+        orientation = int(img.getexif().get(0x0112, 1))
+    except Exception:
+        orientation = 1
+    if orientation != 1:
+        notes.append(f"EXIF orientation {orientation} applied")
+
+    bits = None
+    if fmt == "PNG":
+        bits = _png_bit_depth(data[:32])
+    elif fmt == "TIFF":
+        try:
+            per_sample = img.tag_v2.get(258)
+            bits = max(per_sample) if isinstance(per_sample, tuple) else per_sample
+        except Exception:
+            bits = None
+    try:
+        if bits == 16 and img.mode not in ("I;16", "I;16B", "I;16L", "I"):
+            # Pillow would cut 16-bit colour to 8 bits: let OpenCV keep all of them.
+            array = _read_16bit(data, orientation)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                img.load()
+                if orientation != 1:
+                    from PIL import ImageOps
+
+                    img = ImageOps.exif_transpose(img)
+                array = _pil_to_array(img, notes)
+    except ImageError:
+        raise
+    except Exception as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ImageError(f"truncated or corrupt image data ({first_line})") from None
+    if array.size == 0:
+        raise ImageError("image has no pixels")
+    return DecodedImage(pixels=array, format=fmt, icc_profile=icc_profile, notes=notes)
+
+
+def to_rgb8(image: DecodedImage | np.ndarray, notes: list[str] | None = None) -> np.ndarray:
+    """Return an (H, W, 3) uint8 RGB array: grey to RGB, alpha composited on white, 16 to 8 bit.
+
+    When ``notes`` is given, a line is appended for each lossy step (alpha, bit depth).
+    """
+    array = image.pixels if isinstance(image, DecodedImage) else image
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.dtype == np.uint16:
+        if notes is not None:
+            notes.append("16-bit reduced to 8-bit")
+        array = np.rint(array.astype(np.float32) / 257.0).astype(np.uint8)
+    elif array.dtype != np.uint8:
+        array = np.clip(np.rint(array), 0, 255).astype(np.uint8)
+    channels = array.shape[2]
+    if channels in (2, 4):
+        if notes is not None:
+            notes.append("alpha composited on white")
+        colour = array[:, :, :-1].astype(np.float32)
+        alpha = array[:, :, -1:].astype(np.float32) / 255.0
+        array = np.rint(colour * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+        channels -= 1
+    if channels == 1:
+        array = np.repeat(array, 3, axis=2)
+    return np.ascontiguousarray(array)
+
+
+def load_rgb8(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read a file straight to (H, W, 3) uint8 RGB (the common case for datasets and metrics)."""
+    return to_rgb8(read_image(path, max_pixels=max_pixels))
+
+
+def save_image(path: str | os.PathLike, array: np.ndarray, icc_profile: bytes | None = None,
+               quality: int = 95) -> Path:
+    """Write an (H, W, C) uint8/uint16 array; the format comes from the extension.
+
+    The file is written to a temporary name and renamed, so an interrupted write never leaves a
+    half-written image behind.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    array = np.asarray(array)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    suffix = path.suffix.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        if array.dtype == np.uint16:
+            import cv2
+
+            if suffix not in (".png", ".tif", ".tiff"):
+                raise ImageError(f"{suffix} cannot hold 16-bit pixels; use .png or .tif")
+            out = array
+            if out.shape[2] == 3:
+                out = cv2.cvtColor(out, cv2.COLOR_RGB2BGR)
+            elif out.shape[2] == 4:
+                out = cv2.cvtColor(out, cv2.COLOR_RGBA2BGRA)
+            elif out.shape[2] == 2:  # OpenCV has no grey+alpha: store as RGBA
+                grey, alpha = out[:, :, :1], out[:, :, 1:]
+                out = np.concatenate([grey, grey, grey, alpha], axis=2)
+            ok, buf = cv2.imencode(suffix, out)
+            if not ok:
+                raise ImageError(f"could not encode {path.name}")
+            Path(tmp_name).write_bytes(buf.tobytes())
+        else:
+            mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[array.shape[2]]
+            img = Image.fromarray(array[:, :, 0] if mode == "L" else array, mode=mode)
+            kwargs: dict = {}
+            if suffix in (".jpg", ".jpeg"):
+                if mode in ("LA", "RGBA"):
+                    raise ImageError("JPEG cannot hold an alpha channel; use .png")
+                kwargs["quality"] = quality
+            if icc_profile and suffix in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"):
+                kwargs["icc_profile"] = icc_profile
+            img.save(tmp_name, format=_pil_format(suffix), **kwargs)
+        os.replace(tmp_name, path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    return path
+
+
+def _pil_format(suffix: str) -> str:
+    formats = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF",
+               ".tiff": "TIFF", ".webp": "WEBP", ".gif": "GIF", ".ppm": "PPM", ".pgm": "PPM"}
+    if suffix not in formats:
+        raise ImageError(f"unknown output extension {suffix!r}; use one of {', '.join(sorted(formats))}")
+    return formats[suffix]
+
+
+def image_to_tensor(array: np.ndarray) -> torch.Tensor:
+    """(H, W, C) uint8 → (C, H, W) float32 in [0, 1]."""
+    import torch
+
+    scale = 65535.0 if array.dtype == np.uint16 else 255.0
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).float().div_(scale)
+
+
+def tensor_to_image(tensor: torch.Tensor) -> np.ndarray:
+    """(C, H, W) float in [0, 1] → (H, W, C) uint8, rounded (not truncated) like MATLAB's im2uint8."""
+    array = tensor.detach().float().clamp(0, 1).mul(255.0).round().byte().cpu().numpy()
+    return np.ascontiguousarray(array.transpose(1, 2, 0))
+
+
+def png_size(path: str | os.PathLike) -> tuple[int, int] | None:
+    """(width, height) read from a PNG header without decoding, or None for other files."""
+    with open(path, "rb") as fh:
+        head = fh.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    width, height = struct.unpack(">II", head[16:24])
+    return width, height
