@@ -1,0 +1,167 @@
+"""Building generators by name and loading them from any weights file: one place for eval,
+inference and the web app.
+
+A generator is described by ``arch`` (a key of :data:`ARCHS`) and ``model_args`` (its
+constructor's keyword arguments). Both travel with the weights:
+
+* safetensors files carry them in the header metadata (``arch``, ``model_args`` as JSON,
+  ``scale``) — the format this project ships;
+* training checkpoints (``.pt``) are dicts with ``arch``, ``model_args``, ``net_g`` and
+  ``net_g_ema`` (EMA weights are preferred, as Real-ESRGAN prefers ``params_ema``).
+
+:func:`load_generator` takes a shipped model name (``srresnet_x4``, ``srgan_x4``, ``default``),
+a ``.safetensors`` file or a checkpoint, and returns the network in eval mode plus its
+:class:`GeneratorInfo`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from srgan.errors import WeightsError
+from srgan.models.generator import SRResNet
+
+ARCHS: dict[str, type[nn.Module]] = {"srresnet": SRResNet}
+
+#: Shipped model names → file stem in ``srgan/weights``.
+SHIPPED_MODELS = {"srresnet_x4": "srresnet_x4", "srgan_x4": "srgan_x4", "default": "srresnet_x4"}
+SAFETENSORS_FORMAT = "srgan-generator-v1"
+
+
+@dataclass
+class GeneratorInfo:
+    """What a loaded generator is and where it came from."""
+
+    name: str
+    arch: str
+    model_args: dict
+    source: str
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def scale(self) -> int:
+        return int(self.model_args.get("scale", 4))
+
+
+def build_generator(arch: str = "srresnet", **model_args) -> nn.Module:
+    """A freshly initialised generator; unknown names list the valid ones."""
+    if arch not in ARCHS:
+        raise WeightsError(f"unknown generator arch {arch!r}; choose one of {', '.join(ARCHS)}")
+    try:
+        return ARCHS[arch](**model_args)
+    except TypeError as exc:
+        raise WeightsError(f"bad arguments for {arch}: {exc}") from None
+
+
+def shipped_weights_path(name: str) -> Path:
+    """Path of a shipped model's safetensors file inside the package."""
+    stem = SHIPPED_MODELS[name]
+    return Path(str(resources.files("srgan") / "weights" / f"{stem}.safetensors"))
+
+
+def save_generator(model: nn.Module, path: str | Path, arch: str, model_args: dict,
+                   metadata: dict | None = None, half: bool = False) -> Path:
+    """Write generator weights as self-describing safetensors (atomic: temp file + rename)."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: (v.half() if v.is_floating_point() else v) for k, v in state.items()}
+    meta = {"format": SAFETENSORS_FORMAT, "arch": arch, "model_args": json.dumps(model_args),
+            "scale": str(model_args.get("scale", 4))}
+    meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
+    tmp = path.with_name(f".{path.name}.tmp")
+    save_file(state, str(tmp), metadata=meta)
+    tmp.replace(path)
+    return path
+
+
+def read_generator_weights(spec: str | Path, prefer_ema: bool = True) -> tuple[dict, GeneratorInfo]:
+    """State dict (float32) and description of a shipped name, safetensors file or checkpoint."""
+    spec_str = str(spec)
+    name = spec_str
+    if spec_str in SHIPPED_MODELS:
+        path = shipped_weights_path(spec_str)
+        if not path.is_file():
+            raise WeightsError(f"shipped model {spec_str!r} is not installed (expected {path})")
+    else:
+        path = Path(spec_str)
+        name = path.stem
+        if not path.exists():
+            valid = ", ".join(SHIPPED_MODELS)
+            raise WeightsError(f"no such model file or shipped model: {spec_str} (shipped: {valid})")
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                meta = dict(fh.metadata() or {})
+                state = {k: fh.get_tensor(k) for k in fh.keys()}
+        except Exception as exc:
+            raise WeightsError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
+        if meta.get("format") != SAFETENSORS_FORMAT:
+            raise WeightsError(f"{path} is not an srgan generator file (no '{SAFETENSORS_FORMAT}' metadata)")
+        arch, model_args = meta["arch"], json.loads(meta["model_args"])
+    else:
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:
+            raise WeightsError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}") from None
+        if not isinstance(ckpt, dict) or "net_g" not in ckpt or "arch" not in ckpt:
+            raise WeightsError(f"{path} is not an srgan checkpoint (no 'arch'/'net_g')")
+        arch, model_args = ckpt["arch"], dict(ckpt["model_args"])
+        use_ema = prefer_ema and ckpt.get("net_g_ema") is not None
+        state = ckpt["net_g_ema"] if use_ema else ckpt["net_g"]
+        meta = {"iteration": str(ckpt.get("iteration", "")), "weights": "ema" if use_ema else "raw"}
+    state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    return state, GeneratorInfo(name=name, arch=arch, model_args=model_args, source=str(path), metadata=meta)
+
+
+def load_generator(spec: str | Path, device: str | torch.device = "cpu", prefer_ema: bool = True,
+                   perception: float | None = None) -> tuple[nn.Module, GeneratorInfo]:
+    """A generator ready for inference (eval mode, on ``device``).
+
+    ``perception`` (0..1), with the shipped names, interpolates the weights of ``srresnet_x4``
+    (0) and ``srgan_x4`` (1): network interpolation as in ESRGAN, trading distortion for
+    perceptual sharpness.
+    """
+    if perception is not None:
+        return load_interpolated(float(perception), device=device)
+    state, info = read_generator_weights(spec, prefer_ema=prefer_ema)
+    model = build_generator(info.arch, **info.model_args)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise WeightsError(f"weights in {info.source} do not fit {info.arch}: {str(exc).splitlines()[0]}") from None
+    return model.eval().to(device), info
+
+
+def interpolate_state_dicts(a: dict, b: dict, alpha: float) -> dict:
+    """(1 - alpha) * a + alpha * b for float tensors; integer buffers are taken from a."""
+    if a.keys() != b.keys():
+        raise WeightsError("cannot interpolate generators with different layers")
+    return {k: (torch.lerp(a[k], b[k], alpha) if a[k].is_floating_point() else a[k]) for k in a}
+
+
+def load_interpolated(alpha: float, low: str = "srresnet_x4", high: str = "srgan_x4",
+                      device: str | torch.device = "cpu") -> tuple[nn.Module, GeneratorInfo]:
+    """Network interpolation between two generators of the same architecture."""
+    if not 0.0 <= alpha <= 1.0:
+        raise WeightsError(f"--perception must be between 0 and 1, not {alpha}")
+    state_low, info_low = read_generator_weights(low)
+    state_high, info_high = read_generator_weights(high)
+    if (info_low.arch, info_low.model_args) != (info_high.arch, info_high.model_args):
+        raise WeightsError(f"{low} and {high} have different architectures: cannot interpolate")
+    model = build_generator(info_low.arch, **info_low.model_args)
+    model.load_state_dict(interpolate_state_dicts(state_low, state_high, alpha))
+    info = GeneratorInfo(name=f"{low}~{high}@{alpha:g}", arch=info_low.arch, model_args=info_low.model_args,
+                         source=f"{info_low.source} + {info_high.source}", metadata={"perception": str(alpha)})
+    return model.eval().to(device), info
