@@ -1,0 +1,457 @@
+"""`srgan data prepare`: folders of HR photos → validated, de-duplicated HR/LR pairs split
+70:20:10 by source image, with a manifest.
+
+The recipe, in order:
+
+1. **Discover** every file under each source. DIV2K (``DIV2K_train_HR/``, ``DIV2K_valid_HR/``)
+   and Kaggle "Image Super Resolution" (``.../{train,val}/{high_res,low_res}/``) layouts are
+   recognised and only their HR folders are read; any other folder is read recursively.
+2. **Validate and convert** each file in a process pool: decode (rejecting non-images, corrupt
+   or truncated files, declared sizes over the pixel limit), grey → RGB, EXIF orientation,
+   alpha composited on white, 16 → 8 bit; reject images smaller than one HR training patch;
+   hash the pixels. Kept images are pre-processed (optional offline operators), mod-cropped to
+   the scale, degraded (``area`` or MATLAB ``bicubic``) and written to a staging folder.
+3. **De-duplicate** by pixel hash, then **split** the unique images with a seeded permutation,
+   so no picture (and so none of its crops) is in two splits.
+4. **Publish**: move staged files into ``hr/SPLIT`` and ``lr_xS/SPLIT``, write ``manifest.csv``,
+   ``rejected.csv`` and, last, ``prepare.json``.
+
+Per-file results are cached in the staging folder, so an interrupted run resumes where it
+stopped, and a finished run with the same parameters redoes nothing.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from srgan import __version__
+from srgan.data.degrade import DEGRADATIONS, degrade, mod_crop
+from srgan.data.manifest import (
+    MANIFEST_NAME,
+    PREPARE_INFO_NAME,
+    REJECTED_NAME,
+    SPLITS,
+    ManifestRow,
+    write_manifest,
+)
+from srgan.errors import DatasetError, ImageError
+from srgan.utils.image import DEFAULT_MAX_PIXELS, read_image, save_image, to_rgb8
+
+log = logging.getLogger(__name__)
+
+STAGING = ".staging"
+_DIV2K_HR = re.compile(r"^DIV2K_(train|valid)_HR$")
+_DIV2K_LR = re.compile(r"^DIV2K_.*_LR")
+
+
+@dataclass
+class PrepareConfig:
+    """Parameters of one prepare run; all but ``workers`` and ``force`` define the output."""
+
+    sources: list[str]
+    out: str
+    scale: int = 4
+    degradation: str = "area"  # the brief's method; "bicubic" = MATLAB imresize, as the published tables
+    split: tuple[float, float, float] = (0.7, 0.2, 0.1)  # train, val, test
+    seed: int = 0
+    hr_patch: int = 96  # images smaller than one HR training patch are rejected
+    preprocess: str | None = None  # YAML of offline operators applied to HR before LR is made
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    workers: int | None = None  # default: all cores
+    force: bool = False
+
+    def validate(self) -> None:
+        if self.scale not in (2, 3, 4, 8):
+            raise DatasetError(f"--scale must be 2, 3, 4 or 8, not {self.scale}")
+        if self.degradation not in DEGRADATIONS:
+            raise DatasetError(f"--degradation must be one of {', '.join(DEGRADATIONS)}")
+        if len(self.split) != 3 or any(f < 0 for f in self.split) or abs(sum(self.split) - 1) > 1e-6:
+            raise DatasetError(f"--split needs three non-negative fractions summing to 1, got {self.split}")
+        if self.hr_patch < self.scale or self.hr_patch % self.scale:
+            raise DatasetError(f"--hr-patch {self.hr_patch} must be a positive multiple of the scale {self.scale}")
+        if not self.sources:
+            raise DatasetError("give at least one source folder")
+
+
+@dataclass
+class Candidate:
+    path: str
+    source: str
+    layout: str
+
+
+@dataclass
+class FileResult:
+    path: str
+    kept: bool
+    reason: str = ""
+    sha256: str = ""
+    hr_width: int = 0
+    hr_height: int = 0
+    lr_width: int = 0
+    lr_height: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PrepareSummary:
+    out: Path
+    kept: int
+    rejected: Counter
+    per_split: dict[str, int]
+    skipped_work: bool = False
+
+    def lines(self) -> list[str]:
+        lines = [f"dataset: {self.out}", f"kept {self.kept} images: "
+                 + ", ".join(f"{s} {self.per_split.get(s, 0)}" for s in SPLITS)]
+        if self.rejected:
+            lines.append(f"rejected {sum(self.rejected.values())} files (see {self.out / REJECTED_NAME}):")
+            lines += [f"  {count:5d}  {reason}" for reason, count in self.rejected.most_common()]
+        else:
+            lines.append("rejected 0 files")
+        if self.skipped_work:
+            lines.append("already prepared with these parameters: nothing to do")
+        return lines
+
+
+# ----------------------------------------------------------------------------- discovery
+
+
+def _detect_layout(root: Path) -> str:
+    names = {p.name for p in root.iterdir() if p.is_dir()} if root.is_dir() else set()
+    if any(_DIV2K_HR.match(n) for n in names) or _DIV2K_HR.match(root.name):
+        return "div2k"
+    for dirpath, dirnames, _ in os.walk(root):
+        if "high_res" in dirnames and "low_res" in dirnames:
+            return "kaggle"
+        if dirpath.count(os.sep) - str(root).count(os.sep) > 3:
+            break
+    return "folder"
+
+
+def _skip_dir(name: str, siblings: list[str]) -> bool:
+    """LR folders of the recognised layouts: we make our own LR from the HR images."""
+    if name == "low_res" and "high_res" in siblings:
+        return True
+    return bool(_DIV2K_LR.match(name)) and any(_DIV2K_HR.match(s) for s in siblings)
+
+
+def discover(sources: list[str]) -> tuple[list[Candidate], list[FileResult]]:
+    """Every file to validate, in a stable order, plus problems met while walking."""
+    candidates: list[Candidate] = []
+    problems: list[FileResult] = []
+    for source in sources:
+        root = Path(source)
+        if not root.exists():
+            raise DatasetError(f"source folder not found: {source}")
+        if root.is_file():
+            candidates.append(Candidate(str(root), str(root.parent), "file"))
+            continue
+        layout = _detect_layout(root)
+        seen_dirs: set[str] = set()
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True,
+                                                     onerror=lambda e: problems.append(
+                                                         FileResult(str(e.filename), False, "folder not readable"))):
+            real = os.path.realpath(dirpath)
+            if real in seen_dirs:  # a symlink loop, or the same folder linked twice
+                problems.append(FileResult(dirpath, False, "folder already visited (symlink loop)"))
+                dirnames[:] = []
+                continue
+            seen_dirs.add(real)
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not _skip_dir(d, dirnames))
+            for name in sorted(filenames):
+                if name.startswith("."):
+                    continue
+                candidates.append(Candidate(os.path.join(dirpath, name), str(root), layout))
+    return candidates, problems
+
+
+# ----------------------------------------------------------------------------- per-file work
+
+
+def _file_key(path: str) -> str:
+    try:
+        stat = os.stat(path)
+        ident = f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}"
+    except OSError:
+        ident = os.path.abspath(path)
+    return hashlib.sha1(ident.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def _process_file(job: tuple[str, dict, str]) -> FileResult:
+    """Validate one file and stage its HR/LR pair (runs in a worker process)."""
+    path, params, staging = job
+    scale, patch = params["scale"], params["hr_patch"]
+    result = FileResult(path=path, kept=False)
+    try:
+        decoded = read_image(path, max_pixels=params["max_pixels"])
+    except ImageError as exc:
+        result.reason = str(exc)
+        return result
+    except Exception as exc:  # never let one file stop the run
+        result.reason = f"unreadable ({type(exc).__name__})"
+        return result
+    notes = list(decoded.notes)
+    if decoded.channels in (1, 2):
+        notes.append("grey converted to RGB")
+    hr = to_rgb8(decoded, notes)
+    height, width = hr.shape[:2]
+    if min(height, width) < patch:
+        result.reason = f"smaller than one {patch}x{patch} HR training patch ({width}x{height})"
+        return result
+    digest = hashlib.sha256(f"{width}x{height}".encode() + hr.tobytes()).hexdigest()
+    if params.get("preprocess"):
+        from srgan.data.preprocess import load_offline_pipeline
+
+        hr = load_offline_pipeline(params["preprocess"])(hr)
+    hr = mod_crop(hr, scale)
+    lr = degrade(hr, scale, params["degradation"])
+    hr_path = Path(staging) / "hr" / f"{digest}.png"
+    lr_path = Path(staging) / "lr" / f"{digest}.png"
+    if not (hr_path.exists() and lr_path.exists()):
+        save_image(hr_path, hr)
+        save_image(lr_path, lr)
+    result.kept = True
+    result.sha256 = digest
+    result.hr_height, result.hr_width = hr.shape[:2]
+    result.lr_height, result.lr_width = lr.shape[:2]
+    result.notes = notes
+    return result
+
+
+def _init_worker() -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # one process per core already; nested threads only contend
+
+
+# ----------------------------------------------------------------------------- split and publish
+
+
+def split_counts(n: int, fractions: tuple[float, float, float]) -> list[int]:
+    """Sizes of the splits for ``n`` images: largest-remainder rounding, and every split with a
+    non-zero fraction gets at least one image when there are enough images."""
+    raw = [n * f for f in fractions]
+    counts = [int(np.floor(r)) for r in raw]
+    for i in sorted(range(3), key=lambda i: raw[i] - counts[i], reverse=True)[: n - sum(counts)]:
+        counts[i] += 1
+    wanted = [i for i in range(3) if fractions[i] > 0]
+    if n >= len(wanted):
+        for i in wanted:
+            if counts[i] == 0:
+                donor = max(range(3), key=lambda j: counts[j])
+                counts[donor] -= 1
+                counts[i] += 1
+    return counts
+
+
+def assign_splits(keys: list[str], fractions: tuple[float, float, float], seed: int) -> dict[str, str]:
+    """Seeded assignment of unique image keys to train/val/test (independent of input order)."""
+    ordered = sorted(keys)
+    order = np.random.default_rng(seed).permutation(len(ordered))
+    counts = split_counts(len(ordered), fractions)
+    assignment = {}
+    position = 0
+    for split, count in zip(SPLITS, counts, strict=True):
+        for index in order[position:position + count]:
+            assignment[ordered[index]] = split
+        position += count
+    return assignment
+
+
+def _safe_id(path: str) -> str:
+    stem = Path(path).stem
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+    return cleaned.strip("._") or "image"
+
+
+def _params(config: PrepareConfig) -> dict:
+    preprocess_hash = None
+    if config.preprocess:
+        preprocess_path = Path(config.preprocess)
+        if not preprocess_path.is_file():
+            raise DatasetError(f"pre-processing config not found: {config.preprocess}")
+        preprocess_hash = hashlib.sha256(preprocess_path.read_bytes()).hexdigest()
+    return {
+        "sources": [str(Path(s).resolve()) for s in config.sources],
+        "scale": config.scale,
+        "degradation": config.degradation,
+        "split": list(config.split),
+        "seed": config.seed,
+        "hr_patch": config.hr_patch,
+        "preprocess": str(Path(config.preprocess).resolve()) if config.preprocess else None,
+        "preprocess_sha256": preprocess_hash,
+        "max_pixels": config.max_pixels,
+    }
+
+
+def _generated_paths(out: Path) -> list[Path]:
+    return [out / PREPARE_INFO_NAME, out / MANIFEST_NAME, out / REJECTED_NAME, out / STAGING, out / "hr",
+            *out.glob("lr_x*")]
+
+
+def _check_output(out: Path, params: dict, force: bool) -> bool:
+    """True when ``out`` already holds this exact dataset. Refuses to clobber anything else."""
+    for source in params["sources"]:
+        if out.resolve() == Path(source) or Path(source) in out.resolve().parents:
+            raise DatasetError(f"--out {out} is inside the source {source}; choose a folder outside it")
+    info_path = out / PREPARE_INFO_NAME
+    staging_params = out / STAGING / "params.json"
+    previous = None
+    if info_path.is_file():
+        previous = json.loads(info_path.read_text())["parameters"]
+    elif staging_params.is_file():
+        previous = json.loads(staging_params.read_text())
+    if previous is None:
+        clashes = [p for p in _generated_paths(out) if p.exists()]
+        if clashes and not force:
+            raise DatasetError(f"{out} already holds {clashes[0].name} not made by `srgan data prepare`; "
+                               "choose an empty folder or pass --force")
+    elif previous != params:
+        if not force:
+            changed = sorted(k for k in params if previous.get(k) != params[k])
+            raise DatasetError(f"{out} was prepared with other parameters ({', '.join(changed)}); "
+                               "choose another --out or pass --force to rebuild it")
+    elif info_path.is_file():
+        return True
+    else:
+        return False  # an interrupted run with the same parameters: resume it
+    for path in _generated_paths(out):  # --force: remove only what prepare makes
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    return False
+
+
+def _summary_from_disk(out: Path) -> PrepareSummary:
+    from srgan.data.manifest import read_manifest
+
+    rows = read_manifest(out)
+    rejected: Counter = Counter()
+    with open(out / REJECTED_NAME, newline="", encoding="utf-8") as fh:
+        for record in csv.DictReader(fh):
+            rejected[_reason_kind(record["reason"])] += 1
+    return PrepareSummary(out, len(rows), rejected, dict(Counter(r.split for r in rows)), skipped_work=True)
+
+
+def _reason_kind(reason: str) -> str:
+    """Group reasons for the summary: drop the per-file details in parentheses."""
+    return re.sub(r"\s*\(.*\)$", "", reason)
+
+
+def prepare_dataset(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
+    """Run the whole recipe of this module; see its docstring."""
+    from tqdm import tqdm
+
+    config.validate()
+    out = Path(config.out)
+    params = _params(config)
+    if _check_output(out, params, config.force):
+        return _summary_from_disk(out)
+
+    staging = out / STAGING
+    (staging / "results").mkdir(parents=True, exist_ok=True)
+    (staging / "params.json").write_text(json.dumps(params, indent=2))
+
+    candidates, problems = discover(config.sources)
+    results: dict[str, FileResult] = {}
+    todo = []
+    for candidate in candidates:
+        cached = staging / "results" / f"{_file_key(candidate.path)}.json"
+        if cached.is_file():
+            results[candidate.path] = FileResult(**json.loads(cached.read_text()))
+        else:
+            todo.append(candidate.path)
+    if results:
+        log.info("resuming: %d of %d files already processed", len(results), len(candidates))
+
+    workers = config.workers or os.cpu_count() or 1
+    jobs = [(path, params, str(staging)) for path in todo]
+    bar = tqdm(total=len(jobs), desc="prepare", unit="img", disable=not progress)
+    if workers > 1 and len(jobs) > 1:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+            outcomes = pool.map(_process_file, jobs, chunksize=1)
+            for result in outcomes:
+                _record(result, staging, results)
+                bar.update()
+    else:
+        for job in jobs:
+            _record(_process_file(job), staging, results)
+            bar.update()
+    bar.close()
+
+    summary = _publish(config, params, out, staging, candidates, results, problems)
+    shutil.rmtree(staging, ignore_errors=True)
+    return summary
+
+
+def _record(result: FileResult, staging: Path, results: dict[str, FileResult]) -> None:
+    results[result.path] = result
+    cache = staging / "results" / f"{_file_key(result.path)}.json"
+    tmp = cache.with_suffix(".tmp")
+    tmp.write_text(json.dumps(asdict(result)))
+    tmp.replace(cache)
+
+
+def _publish(config: PrepareConfig, params: dict, out: Path, staging: Path, candidates: list[Candidate],
+             results: dict[str, FileResult], problems: list[FileResult]) -> PrepareSummary:
+    rejected: list[tuple[str, str]] = [(p.path, p.reason) for p in problems]
+    first_by_hash: dict[str, FileResult] = {}
+    for candidate in candidates:
+        result = results[candidate.path]
+        if not result.kept:
+            rejected.append((result.path, result.reason))
+        elif result.sha256 in first_by_hash:
+            rejected.append((result.path, f"duplicate (same pixels as {first_by_hash[result.sha256].path})"))
+        else:
+            first_by_hash[result.sha256] = result
+
+    assignment = assign_splits(list(first_by_hash), config.split, config.seed)
+    used_ids: set[str] = set()
+    rows: list[ManifestRow] = []
+    lr_root = f"lr_x{config.scale}"
+    for digest, result in first_by_hash.items():
+        image_id = _safe_id(result.path)
+        if image_id in used_ids:
+            image_id = f"{image_id}-{digest[:8]}"
+        used_ids.add(image_id)
+        split = assignment[digest]
+        hr_rel, lr_rel = f"hr/{split}/{image_id}.png", f"{lr_root}/{split}/{image_id}.png"
+        for kind, rel in (("hr", hr_rel), ("lr", lr_rel)):
+            target = out / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / kind / f"{digest}.png", target)
+        rows.append(ManifestRow(
+            id=image_id, split=split, hr_path=hr_rel, lr_path=lr_rel,
+            source_path=os.path.abspath(result.path).encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+            hr_width=result.hr_width, hr_height=result.hr_height, lr_width=result.lr_width,
+            lr_height=result.lr_height, sha256=digest, degradation=config.degradation, scale=config.scale,
+            notes="; ".join(result.notes)))
+    rows.sort(key=lambda r: (SPLITS.index(r.split), r.id))
+    write_manifest(out / MANIFEST_NAME, rows)
+    with open(out / REJECTED_NAME, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["path", "reason"])
+        for path, reason in rejected:
+            writer.writerow([path.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), reason])
+    counts = Counter(r.split for r in rows)
+    info = {"srgan_version": __version__, "parameters": params, "scale": config.scale,
+            "degradation": config.degradation, "counts": {s: counts.get(s, 0) for s in SPLITS},
+            "rejected": len(rejected)}
+    tmp = out / f"{PREPARE_INFO_NAME}.tmp"
+    tmp.write_text(json.dumps(info, indent=2))
+    tmp.replace(out / PREPARE_INFO_NAME)  # written last: its presence marks a complete dataset
+    return PrepareSummary(out, len(rows), Counter(_reason_kind(r) for _, r in rejected), dict(counts))
