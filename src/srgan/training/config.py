@@ -1,0 +1,248 @@
+"""Training configuration: one dataclass per concern, loaded from one YAML file, overridable
+from the command line with dotted keys (``optim.learning_rate_g=1e-4``).
+
+Unknown keys are errors (a typo never silently does nothing), values are type-checked, and
+cross-field rules are checked at load time. The resolved config is saved in the run folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from srgan.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    root: str = ""  # a prepared dataset (srgan data prepare)
+    hr_patch: int = 96  # SRGAN's HR patch; LR patch = hr_patch / scale
+    batch_size: int = 16  # per process (under DDP each rank takes this many)
+    num_workers: int = 2
+    use_cache: bool | None = None  # None: use the patch cache when it exists
+    online_preprocess: str | None = None  # YAML with an `online:` list (srgan.data.preprocess)
+    augment: bool = True  # random flips / 90° rotations
+    val_split: str = "val"
+    val_max_images: int | None = None  # cap validation cost on slow machines
+
+
+@dataclass
+class GeneratorConfig:
+    arch: str = "srresnet"
+    scale: int = 4
+    num_feat: int = 64
+    num_block: int = 16
+    use_bn: bool = True  # the paper's SRResNet; False = BN-free (better PSNR, faster on CPU)
+    image_skip: bool = False  # add bicubic(LR) to the output: learn only the residual
+    res_scale: float = 1.0
+
+    def model_args(self) -> dict:
+        args = dataclasses.asdict(self)
+        args.pop("arch")
+        return args
+
+
+@dataclass
+class DiscriminatorConfig:
+    num_feat: int = 64
+    use_bn: bool = True
+
+
+@dataclass
+class LossConfig:
+    pixel: str = "mse"  # mse (the paper's) or l1 (trains faster and sharper for PSNR)
+    pixel_weight: float = 1.0
+    perceptual_weight: float = 0.0  # SRGAN stage 2: 1.0 with ImageNet VGG weights
+    perceptual_layer: str = "relu5_3"  # relu2_2 / relu3_3 / relu5_3 (VGG16) or relu5_4 (VGG19, the paper's)
+    perceptual_weights: str = "imagenet"  # or "random": smoke runs only, NOT a perceptual loss
+    vgg_weights: str | None = None  # torchvision-format state dict, used before torchvision's cache
+    perceptual_criterion: str = "mse"
+    perceptual_feature_scale: float = 1.0  # the paper rescales VGG features by 1/12.75
+    adversarial_weight: float = 1e-3  # the paper's
+    gan_type: str = "bce"  # non-saturating BCE, or "ragan" (relativistic average, ESRGAN)
+    label_smoothing: float = 0.0  # one-sided: real targets become 1 - this
+    instance_noise: float = 0.0  # std of Gaussian noise added to D inputs (annealed to 0)
+
+
+@dataclass
+class OptimConfig:
+    learning_rate_g: float = 1e-4
+    learning_rate_d: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.0
+    scheduler: str = "constant"  # constant, multistep or cosine
+    milestones: list[int] = field(default_factory=list)  # multistep: iterations where lr *= gamma
+    gamma: float = 0.5
+    warmup_iters: int = 0  # linear warm-up from 0
+    min_learning_rate_ratio: float = 0.0  # cosine floor, as a fraction of the base rate
+    grad_clip: float = 0.0  # max total gradient norm; 0 = off
+    d_steps: int = 1  # discriminator updates per update round
+    d_every: int = 1  # update D every N iterations (D:G ratio below 1 when D wins too easily)
+
+
+@dataclass
+class TrainConfig:
+    total_iters: int = 1000
+    init_from: str | None = None  # stage 2: stage-1 weights (checkpoint or safetensors)
+    ema_decay: float = 0.999  # 0 = off; EMA weights are validated and saved separately
+    amp: str = "none"  # none, bf16 or fp16 (CUDA; bf16 also on CPU)
+    channels_last: bool = True  # ~2x faster convolutions on CPU
+    tf32: bool = True  # CUDA matmuls/convs in TF32
+    sync_bn: bool = False  # DDP: synchronise BatchNorm statistics across ranks
+    log_every: int = 10
+    val_every: int = 500
+    save_every: int = 500
+    save_every_minutes: float = 0.0  # also checkpoint on wall time (long CPU runs); 0 = off
+    keep_last: int = 3
+    best_metric: str = "psnr"  # psnr, ssim (higher is better) or mse, mae, perceptual (lower)
+    early_stop_patience: int = 0  # validations without improvement before stopping; 0 = off
+    max_bad_steps: int = 5  # non-finite losses in a row before restoring the last checkpoint
+    stop_after_minutes: float = 0.0  # end the run cleanly after this much wall time; 0 = off
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"
+    stage: str = "pretrain"  # pretrain (pixel loss only) or gan (adversarial fine-tuning)
+    seed: int = 0
+    device: str = "auto"  # auto = CUDA > MPS > CPU
+    data: DataConfig = field(default_factory=DataConfig)
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def check(self) -> None:
+        """Cross-field rules, checked once at load time."""
+        choices = {
+            "stage": (self.stage, ("pretrain", "gan")),
+            "loss.pixel": (self.loss.pixel, ("mse", "l1")),
+            "loss.gan_type": (self.loss.gan_type, ("bce", "ragan")),
+            "loss.perceptual_weights": (self.loss.perceptual_weights, ("imagenet", "random")),
+            "optim.scheduler": (self.optim.scheduler, ("constant", "multistep", "cosine")),
+            "train.amp": (self.train.amp, ("none", "bf16", "fp16")),
+            "train.best_metric": (self.train.best_metric, ("psnr", "ssim", "mse", "mae", "perceptual")),
+        }
+        for key, (value, valid) in choices.items():
+            if value not in valid:
+                raise ConfigError(f"{key} must be one of {', '.join(valid)}, not {value!r}")
+        if not self.data.root:
+            raise ConfigError("data.root is required: a dataset made by `srgan data prepare`")
+        if self.data.hr_patch % self.generator.scale:
+            raise ConfigError(f"data.hr_patch {self.data.hr_patch} is not a multiple of generator.scale "
+                              f"{self.generator.scale}")
+        if self.stage == "gan" and self.data.hr_patch < 16:
+            raise ConfigError("data.hr_patch must be at least 16 for the discriminator")
+        if self.train.total_iters < 1 or self.data.batch_size < 1:
+            raise ConfigError("train.total_iters and data.batch_size must be positive")
+        if self.optim.d_steps < 1 or self.optim.d_every < 1:
+            raise ConfigError("optim.d_steps and optim.d_every must be at least 1")
+        if not 0.0 <= self.train.ema_decay < 1.0:
+            raise ConfigError("train.ema_decay must be in [0, 1)")
+
+
+def _coerce(value: Any, annotation: Any, key: str) -> Any:
+    """Check/convert one value against its dataclass annotation."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _coerce(value, arg, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: {value!r} is not a valid {annotation}")
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping")
+        return _from_dict(annotation, value, key + ".")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, not {value!r}")
+        item_type = args[0] if args else Any
+        items = [_coerce(v, item_type, key) for v in value]
+        return tuple(items) if origin is tuple else items
+    if annotation is Any:
+        return value
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key} must be true or false, not {value!r}")
+    if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if annotation is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if annotation is str and isinstance(value, str):
+        return value
+    raise ConfigError(f"{key} must be {getattr(annotation, '__name__', annotation)}, not {value!r}")
+
+
+def _from_dict(cls: type, values: dict, prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ConfigError(f"unknown config key {prefix}{unknown[0]}; valid keys here: {', '.join(sorted(names))}")
+    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {dotted}: {key} is not a section")
+    node[keys[-1]] = value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML config (or start from the defaults), apply ``key.sub=value`` overrides, check it."""
+    tree: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            tree = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        if not isinstance(tree, dict):
+            raise ConfigError(f"{path} must hold a mapping of sections")
+    for item in overrides or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like section.key=value")
+        key, raw = item.split("=", 1)
+        _set_dotted(tree, key.strip(), yaml.safe_load(raw) if raw.strip() else None)
+    config = _from_dict(RunConfig, tree)
+    config.check()
+    return config
+
+
+def config_to_dict(config: RunConfig) -> dict:
+    def plain(value: Any) -> Any:
+        if isinstance(value, tuple):
+            return list(value)
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(dataclasses.asdict(config))
+
+
+def save_config(config: RunConfig, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
