@@ -54,7 +54,7 @@ def _missing_weights_message(arch: str) -> str:
     url = _weights_enum(arch).url
     cache = Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name
     return (f"{arch.upper()} ImageNet weights are not available offline: download {url} to {cache} "
-            "or pass --vgg-weights PATH (set perceptual.weights: random only for smoke runs)")
+            "or pass --vgg-weights PATH (loss.perceptual_weights: random only for smoke runs)")
 
 
 def load_vgg_state_dict(arch: str, weights_path: str | Path | None = None, allow_download: bool = True) -> dict:

@@ -208,13 +208,32 @@ def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
+def packaged_configs() -> list[str]:
+    """Names of the configs shipped inside the package (``srgan train --config NAME``)."""
+    from importlib import resources
+
+    return sorted(p.name[:-5] for p in resources.files("srgan").joinpath("configs").iterdir()
+                  if p.name.endswith(".yaml"))
+
+
+def resolve_config_path(name: str | Path) -> Path:
+    """A YAML path as given, or the name of a packaged config (``srresnet_x4``, ``smoke``, ...)."""
+    from importlib import resources
+
+    path = Path(name)
+    if path.is_file():
+        return path
+    packaged = Path(str(resources.files("srgan").joinpath("configs", f"{name}.yaml")))
+    if packaged.is_file():
+        return packaged
+    raise ConfigError(f"config not found: {name} (a YAML file, or one of: {', '.join(packaged_configs())})")
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:
     """Read a YAML config (or start from the defaults), apply ``key.sub=value`` overrides, check it."""
     tree: dict = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
+        path = resolve_config_path(path)
         try:
             tree = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
