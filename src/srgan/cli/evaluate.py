@@ -1,16 +1,65 @@
-"""`srgan evaluate`: placeholder until its issue lands."""
+"""`srgan evaluate`: score models on benchmark folders, print the table, write results and a report."""
 
 from __future__ import annotations
 
 import argparse
 
+EPILOG = """examples:
+  srgan evaluate --model bicubic --data ../shared/data/benchmarks --scale 4
+  srgan evaluate --model runs/exp/checkpoints/last.pt bicubic --data Set5 Set14 --out eval/ --report eval/report
+  srgan evaluate --model default --perception 0 0.5 1 --data data/sample --report eval/report --run runs/exp
+"""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("evaluate", help="(not yet available)")
+    parser = subparsers.add_parser(
+        "evaluate", help="score models (PSNR/SSIM as published) and write an HTML report",
+        description="Score models on folders of HR images (LR made by MATLAB bicubic, or area) or on a prepared "
+        "dataset's test split, with PSNR/SSIM on Y as in the published tables.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", action="extend", nargs="+", required=True, metavar="MODEL",
+                        help="weights file (.safetensors / checkpoint .pt), shipped name (srresnet_x4, srgan_x4, "
+                        "default) or baseline (bicubic, lanczos, nearest); repeat or list several")
+    parser.add_argument("--data", action="extend", nargs="+", required=True, metavar="DIR",
+                        help="folder of HR images, folder of benchmark folders, prepared dataset (test split), "
+                        "or a standard name (Set5, Set14, BSD100, Urban100)")
+    parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="default: the models' scale, else 4")
+    parser.add_argument("--degradation", choices=("bicubic", "area"),
+                        help="how LR images are made from HR (default: bicubic, as in published tables; a "
+                        "prepared dataset's own LR when not given)")
+    parser.add_argument("--out", metavar="DIR", help="write per_image.csv and summary.json here")
+    parser.add_argument("--report", metavar="DIR", help="write the HTML report (index.html + images) here")
+    parser.add_argument("--run", metavar="DIR", help="training run directory: add its curves (metrics.jsonl) "
+                        "to the report")
+    parser.add_argument("--perception", type=float, nargs="+", metavar="ALPHA",
+                        help="for shipped models: interpolate srresnet_x4 (0) -> srgan_x4 (1); several values "
+                        "give one model each")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, mps or auto (default)")
+    parser.add_argument("--crop-border", type=int, metavar="N", help="pixels ignored at each edge (default: scale)")
+    parser.add_argument("--rgb", action="store_true", help="score on RGB instead of the Y channel")
+    parser.add_argument("--vgg-weights", metavar="PATH", help="VGG16 ImageNet state dict for the perceptual "
+                        "loss (default: torchvision's cache; skipped with a note when missing)")
+    parser.add_argument("--no-perceptual", action="store_true", help="skip the VGG perceptual loss and LPIPS")
+    parser.add_argument("--max-images", type=int, metavar="N", help="evaluate at most N images per dataset")
+    parser.add_argument("--report-images", type=int, default=16, metavar="N",
+                        help="images per dataset shown in the report (default: 16)")
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from srgan.errors import SrganError
+    from srgan.evaluation.evaluate import evaluate_models, format_table
 
-    raise SrganError("'srgan evaluate' is not available yet")
+    for name in ("max_images", "report_images", "crop_border"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise SrganError(f"--{name.replace('_', '-')} must be >= 0, not {value}")
+    summary = evaluate_models(
+        models=args.model, data=args.data, scale=args.scale, out_dir=args.out, report_dir=args.report,
+        run_dir=args.run, degradation=args.degradation, device=args.device, crop_border=args.crop_border,
+        y_only=not args.rgb, perception=args.perception, vgg_weights=args.vgg_weights,
+        perceptual=not args.no_perceptual, max_images=args.max_images, report_images=args.report_images)
+    print(format_table(summary))
+    if "report" in summary:
+        print(f"report: {summary['report']}")
+    return 0

@@ -1,0 +1,200 @@
+"""`srgan evaluate` and the evaluation pipeline on tiny generated data."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from srgan.cli.main import main
+from srgan.data.degrade import degrade, imresize, mod_crop, upscale_bicubic
+from srgan.data.manifest import ManifestRow, write_manifest
+from srgan.errors import DatasetError, SrganError, WeightsError
+from srgan.evaluation import metrics
+from srgan.evaluation.baselines import BaselineModel
+from srgan.evaluation.datasets import discover_datasets
+from srgan.evaluation.evaluate import evaluate_models, run_evaluation
+from srgan.evaluation.upscalers import load_models
+from srgan.utils.image import read_image, save_image
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+TINY_ARGS = {"scale": 4, "num_feat": 4, "num_block": 1}
+
+
+def _smooth_image(seed: int, height: int, width: int, channels: int = 3) -> np.ndarray:
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    coarse = rng.uniform(0, 255, size=(height // 6 + 2, width // 6 + 2, channels)).astype(np.float32)
+    image = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC).reshape(height, width, channels)
+    return np.clip(image + rng.normal(0, 4, image.shape), 0, 255).round().astype(np.uint8)
+
+
+@pytest.fixture()
+def hr_folder(tmp_path) -> Path:
+    """Set5-like folder: 2 RGB images (one not a multiple of 4), 1 grey, 1 corrupt, 1 unknown file."""
+    folder = tmp_path / "set5"
+    save_image(folder / "a.png", _smooth_image(0, 48, 40))
+    save_image(folder / "b.png", _smooth_image(1, 42, 45))
+    save_image(folder / "grey.png", _smooth_image(2, 40, 40, 1))
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (folder / "data.bin").write_bytes(b"\0" * 10)
+    return folder
+
+
+@pytest.fixture()
+def tiny_model(tmp_path) -> Path:
+    import torch
+
+    from srgan.models import build_generator, save_generator
+
+    torch.manual_seed(0)
+    return save_generator(build_generator("srresnet", **TINY_ARGS), tmp_path / "tiny.safetensors", "srresnet", TINY_ARGS)
+
+
+def test_cli_writes_results_report_and_table(hr_folder, tiny_model, tmp_path, capsys, caplog):
+    other = tmp_path / "mine"
+    save_image(other / "c.png", _smooth_image(3, 36, 36))
+    out, report = tmp_path / "out", tmp_path / "report"
+    with caplog.at_level(logging.WARNING):
+        code = main(["evaluate", "--model", "bicubic", "--model", str(tiny_model), "--data", str(hr_folder),
+                     str(other), "--scale", "4", "--out", str(out), "--report", str(report), "--device", "cpu"])
+    assert code == 0
+    table = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in table[2:] if line and not line.startswith("report:")]
+    assert [(r[0], r[1]) for r in rows] == [("Set5", "bicubic"), ("Set5", "tiny"), ("mine", "bicubic"),
+                                            ("mine", "tiny")]
+    assert "PSNR-Y" in table[0]
+    # Bad files: one line each, then a count.
+    warnings = [r.getMessage() for r in caplog.records]
+    assert any("broken.png" in w and "not an image" in w for w in warnings)
+    assert any("data.bin" in w and "not an image" in w for w in warnings)
+    assert any("skipped 2 file(s)" in w for w in warnings)
+
+    with open(out / "per_image.csv", newline="") as fh:
+        records = list(csv.DictReader(fh))
+    assert len(records) == (3 + 1) * 2
+    assert {r["channel"] for r in records if r["image"] == "grey.png"} == {"grey"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["protocol"]["crop_border"] == 4
+    assert summary["results"]["Set5"]["bicubic"]["n"] == 3
+    assert set(summary["results"]["Set5"]["tiny"]) >= {"psnr", "ssim", "mse", "mae", "seconds"}
+    assert len(summary["skipped"]) == 2
+    assert any("perceptual" in note for note in summary["notes"])
+    assert (report / "index.html").is_file()
+
+
+def test_nothing_to_evaluate_fails_with_one_line(tmp_path, capsys):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "x.png").write_bytes(b"nope")
+    save_image(folder / "tiny.png", np.zeros((8, 8, 3), np.uint8))
+    assert main(["evaluate", "--model", "bicubic", "--data", str(folder), "--no-perceptual"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("srgan: error: nothing could be evaluated")
+
+
+def test_grey_and_rgb_scores_follow_the_protocol(hr_folder):
+    datasets = discover_datasets([str(hr_folder)])
+    records, skipped = run_evaluation([BaselineModel("bicubic", 4)], datasets, scale=4)
+    assert {Path(s.path).name for s in skipped} == {"broken.png", "data.bin"}
+    by_image = {r.image: r for r in records}
+    for name in ("a.png", "b.png", "grey.png"):
+        pixels = read_image(hr_folder / name).pixels
+        hr = mod_crop(pixels if pixels.shape[2] == 1 else pixels[:, :, :3], 4)
+        sr = upscale_bicubic(imresize(hr, 0.25), 4)
+        sr = sr[:, :, None] if sr.ndim == 2 else sr
+        assert by_image[name].psnr == pytest.approx(metrics.psnr(sr, hr, 4))
+        assert by_image[name].ssim == pytest.approx(metrics.ssim(sr, hr, 4))
+    assert by_image["grey.png"].channel == "grey" and by_image["a.png"].channel == "y"
+    assert (by_image["b.png"].width, by_image["b.png"].height) == (44, 40)  # mod-cropped
+
+    rgb, _ = run_evaluation([BaselineModel("bicubic", 4)], datasets, scale=4, y_only=False, crop_border=0)
+    assert {r.channel for r in rgb} == {"rgb", "grey"}
+    assert rgb[0].psnr != pytest.approx(records[0].psnr)
+
+
+def test_area_degradation_and_baselines(hr_folder):
+    datasets = discover_datasets([str(hr_folder)], max_images=1)
+    models = [BaselineModel(name, 4) for name in ("bicubic", "lanczos", "nearest")]
+    records, _ = run_evaluation(models, datasets, scale=4, degradation="area")
+    assert [(r.model, r.degradation) for r in records] == [(m, "area") for m in ("bicubic", "lanczos", "nearest")]
+    hr = mod_crop(read_image(hr_folder / "a.png").pixels, 4)
+    lr = degrade(hr, 4, "area")
+    nearest = np.repeat(np.repeat(lr, 4, axis=0), 4, axis=1)
+    assert records[2].psnr == pytest.approx(metrics.psnr(nearest, hr, 4))
+
+
+def test_network_model_and_summary_api(hr_folder, tiny_model, tmp_path):
+    summary = evaluate_models([str(tiny_model), "nearest"], [str(hr_folder)], out_dir=tmp_path / "o",
+                              device="cpu", perceptual=False, max_images=2)
+    assert summary["protocol"]["scale"] == 4  # taken from the network
+    assert list(summary["results"]["Set5"]) == ["tiny", "nearest"]
+    assert summary["models"][0]["parameters"] > 0
+    models, _ = load_models([str(tiny_model)], device="cpu")
+    grey_sr = models[0].upscale(np.full((10, 12, 1), 100, np.uint8))
+    assert grey_sr.shape == (40, 48, 1) and grey_sr.dtype == np.uint8
+
+
+def test_model_loading_errors(tiny_model):
+    with pytest.raises(WeightsError, match="x4 model but --scale is 2"):
+        load_models([str(tiny_model)], scale=2)
+    with pytest.raises(SrganError, match="--perception applies to the shipped models"):
+        load_models(["bicubic"], perception=[0.5])
+    with pytest.raises(WeightsError, match="no such model file"):
+        load_models(["missing.safetensors"])
+    models, scale = load_models(["bicubic", "bicubic", "nearest"], scale=3)
+    assert [m.name for m in models] == ["bicubic", "nearest"] and scale == 3
+
+
+def test_dataset_discovery(tmp_path, hr_folder):
+    bench = tmp_path / "benchmarks"
+    for name in ("Urban100", "b100", "Set14"):
+        save_image(bench / name / "HR" / "x.png", _smooth_image(4, 32, 32))
+    found = discover_datasets([str(bench)])
+    assert [d.name for d in found] == ["Set14", "BSD100", "Urban100"]
+    with pytest.raises(DatasetError, match="no such data folder"):
+        discover_datasets([str(tmp_path / "nope")])
+    with pytest.raises(DatasetError, match="no images"):
+        (tmp_path / "empty").mkdir()
+        discover_datasets([str(tmp_path / "empty")])
+
+
+def test_prepared_dataset_uses_its_stored_lr(tmp_path):
+    root = tmp_path / "prepared"
+    rows = []
+    for i in range(2):
+        hr = _smooth_image(10 + i, 32, 32)
+        lr = degrade(hr, 4, "area")
+        save_image(root / "hr" / "test" / f"{i}.png", hr)
+        save_image(root / "lr_x4" / "test" / f"{i}.png", lr)
+        rows.append(ManifestRow(id=str(i), split="test", hr_path=f"hr/test/{i}.png", lr_path=f"lr_x4/test/{i}.png",
+                                source_path="", hr_width=32, hr_height=32, lr_width=8, lr_height=8, sha256="",
+                                degradation="area", scale=4))
+    write_manifest(root / "manifest.csv", rows)
+    (root / "prepare.json").write_text(json.dumps({"scale": 4, "degradation": "area"}))
+    records, _ = run_evaluation([BaselineModel("bicubic", 4)], discover_datasets([str(root)]), scale=4)
+    assert [(r.dataset, r.degradation) for r in records] == [("prepared/test", "area")] * 2
+    records, _ = run_evaluation([BaselineModel("bicubic", 4)], discover_datasets([str(root)]), scale=4,
+                                degradation="bicubic")
+    assert {r.degradation for r in records} == {"bicubic"}
+
+
+@pytest.mark.skipif(not (SHARED / "reference" / "bicubic_reference.json").is_file(),
+                    reason="../shared/data (benchmark images) not available")
+def test_pipeline_reproduces_the_reference_on_set14(tmp_path):
+    """End to end through `evaluate_models`: Set14 x4 (with the grey bridge) per image vs the json."""
+    reference = json.loads((SHARED / "reference" / "bicubic_reference.json").read_text())
+    expected = {r["image"]: r["bicubic_psnr_y"] for r in reference["per_image"] if r["set"] == "Set14"
+                and r["scale"] == 4}
+    summary = evaluate_models(["bicubic"], [str(SHARED / "benchmarks" / "Set14")], scale=4, out_dir=tmp_path,
+                              perceptual=False)
+    with open(tmp_path / "per_image.csv", newline="") as fh:
+        got = {r["image"]: float(r["psnr"]) for r in csv.DictReader(fh)}
+    assert got.keys() == expected.keys()
+    assert max(abs(got[k] - expected[k]) for k in got) <= 0.01
+    assert abs(summary["results"]["Set14"]["bicubic"]["psnr"]["mean"] - 26.00) <= 0.05
