@@ -182,6 +182,12 @@ def test_prepared_dataset_uses_its_stored_lr(tmp_path):
     records, _ = run_evaluation([BaselineModel("bicubic", 4)], discover_datasets([str(root)]), scale=4,
                                 degradation="bicubic")
     assert {r.degradation for r in records} == {"bicubic"}
+    # Another split by suffix; an empty test split falls back to val.
+    assert discover_datasets([f"{root}:train"])[0].items == []
+    rows = [ManifestRow(**{**r.__dict__, "split": "val"}) for r in rows]
+    write_manifest(root / "manifest.csv", rows)
+    found = discover_datasets([str(root)])
+    assert found[0].name == "prepared/val" and len(found[0].items) == 2
 
 
 @pytest.mark.skipif(not (SHARED / "reference" / "bicubic_reference.json").is_file(),

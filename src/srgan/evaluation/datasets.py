@@ -6,7 +6,8 @@
   evaluation time with the chosen degradation;
 * a folder of such folders (``benchmarks/`` holding ``Set5/``, ``Set14/``, ``BSD100/``): one
   dataset per sub-folder;
-* a prepared dataset (``srgan data prepare``): its ``test`` split, with its stored LR images;
+* a prepared dataset (``srgan data prepare``): its ``test`` split (``DIR:val`` picks another
+  split; an empty test split falls back to ``val`` with a warning), with its stored LR images;
 * a standard name (``Set5``, ``Set14``, ``BSD100``/``B100``, ``Urban100``, ``Manga109``) that is
   not a path: looked up in ``$SRGAN_BENCHMARKS``, ``./data/benchmarks`` and
   ``../shared/data/benchmarks``.
@@ -21,7 +22,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from srgan.data.manifest import MANIFEST_NAME, read_manifest, read_prepare_info
+from srgan.data.manifest import MANIFEST_NAME, SPLITS, read_manifest, read_prepare_info
 from srgan.errors import DatasetError
 from srgan.utils.image import is_image_path
 
@@ -106,13 +107,15 @@ def _folder_dataset(folder: Path, name: str, max_images: int | None) -> EvalData
     return EvalDataset(name=name, root=folder, items=items, skipped=skipped)
 
 
-def _prepared_dataset(folder: Path, max_images: int | None) -> EvalDataset:
+def _prepared_dataset(folder: Path, max_images: int | None, split: str | None = None) -> EvalDataset:
     info = read_prepare_info(folder)
-    rows = read_manifest(folder, "test")
-    if not rows:
-        log.warning("%s has an empty test split", folder)
+    rows = read_manifest(folder, split or "test")
+    if not rows and split is None:
+        rows, split = read_manifest(folder, "val"), "val"
+        log.warning("%s has an empty test split: evaluating its val split", folder)
+    split = split or "test"
     items = [EvalItem(Path(r.hr_path).name, folder / r.hr_path, folder / r.lr_path) for r in rows[:max_images]]
-    return EvalDataset(name=f"{folder.name}/test", root=folder, items=items,
+    return EvalDataset(name=f"{folder.name}/{split}", root=folder, items=items,
                        lr_degradation=info.get("degradation"), lr_scale=int(info.get("scale", 0)) or None)
 
 
@@ -143,12 +146,18 @@ def discover_datasets(specs: list[str], max_images: int | None = None) -> list[E
     ``max_images`` images each (the first ones by file name)."""
     datasets: list[EvalDataset] = []
     for spec in specs:
+        split = None
+        head, _, tail = spec.rpartition(":")
+        if tail in SPLITS and head and not Path(spec).exists():
+            spec, split = head, tail
         folder = _resolve(spec)
+        if split is not None and not (folder / MANIFEST_NAME).is_file():
+            raise DatasetError(f"{folder} is not a prepared dataset, so it has no {split!r} split")
         if folder.is_file():
             raise DatasetError(f"--data takes folders (of HR images, of benchmarks, or a prepared dataset), "
                                f"not a file: {spec}")
         if (folder / MANIFEST_NAME).is_file():
-            datasets.append(_prepared_dataset(folder, max_images))
+            datasets.append(_prepared_dataset(folder, max_images, split))
         elif _hr_folder(folder) is not None:
             datasets.append(_folder_dataset(folder, standard_name(folder.resolve().name), max_images))
         else:

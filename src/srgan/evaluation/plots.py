@@ -16,7 +16,7 @@ from srgan.utils.color import rgb_to_y
 log = logging.getLogger(__name__)
 
 #: Keys of ``metrics.jsonl`` that are axes or bookkeeping, not curves.
-_NOT_CURVES = {"iteration", "iter", "step", "epoch", "time", "timestamp", "wall_time", "elapsed", "seconds"}
+_NOT_CURVES = {"iteration", "iter", "step", "epoch", "time", "timestamp", "wall_s", "wall_time", "elapsed", "seconds"}
 _PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
             "#9c755f", "#bab0ac"]
 
