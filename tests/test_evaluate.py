@@ -204,3 +204,18 @@ def test_pipeline_reproduces_the_reference_on_set14(tmp_path):
     assert got.keys() == expected.keys()
     assert max(abs(got[k] - expected[k]) for k in got) <= 0.01
     assert abs(summary["results"]["Set14"]["bicubic"]["psnr"]["mean"] - 26.00) <= 0.05
+
+
+def test_perceptual_column_flows_to_records_and_table(hr_folder, tmp_path):
+    from srgan.evaluation.evaluate import format_table, summarize
+
+    def fake_perceptual(sr, hr):
+        return float(np.mean(np.abs(sr.astype(float) - hr.astype(float)))) / 100
+
+    datasets = discover_datasets([str(hr_folder)], max_images=1)
+    records, _ = run_evaluation([BaselineModel("nearest", 4)], datasets, 4, perceptual_fn=fake_perceptual)
+    assert records[0].percep is not None and records[0].lpips is None
+    summary = {"protocol": {"channel": "y"}, "results": summarize(records)}
+    assert "percep" in format_table(summary).splitlines()[0]
+    with pytest.raises(WeightsError, match="VGG weights file not found"):
+        evaluate_models(["bicubic"], [str(hr_folder)], vgg_weights=str(tmp_path / "missing.pth"))

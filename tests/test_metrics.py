@@ -139,7 +139,8 @@ def test_bicubic_reference_per_image_set5_set14():
 
 @needs_shared
 @pytest.mark.parametrize("dataset, scale, published", [
-    ("Set5", 2, 33.66), ("Set5", 4, 28.42), ("Set14", 2, 30.24), ("Set14", 4, 26.00), ("BSD100", 4, 25.96)])
+    ("Set5", 2, 33.66), ("Set5", 4, 28.42), ("Set14", 2, 30.24), ("Set14", 4, 26.00),
+    pytest.param("BSD100", 4, 25.96, marks=pytest.mark.slow)])  # 100 images: 4-8 s
 def test_published_bicubic_averages(dataset, scale, published):
     folder = SHARED / "benchmarks" / dataset
     scores = []

@@ -26,6 +26,7 @@ they equal the numpy functions on the uint8 images that ``srgan evaluate`` score
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -225,19 +226,22 @@ def _rgb_tensor(image: np.ndarray, crop_border: int, device: str) -> torch.Tenso
 def make_perceptual(vgg_weights: str | None, device: str = "cpu", crop_border: int = 0,
                     layer: str = "relu5_3"):
     """``(fn, note)``: ``fn(sr, hr) -> float`` is the VGG perceptual loss (feature MSE at ``layer``,
-    lower is better) of two uint8 images, border cropped; ``None`` plus a one-line note when the
-    ImageNet VGG weights are neither at ``vgg_weights`` nor in torchvision's cache."""
+    lower is better) of two uint8 images, border cropped. Without ``vgg_weights``, torchvision's
+    cache is used, or ``(None, note)`` returned when it has no ImageNet VGG weights; a
+    ``vgg_weights`` file that cannot be used raises :class:`WeightsError`."""
     import torch
 
     from srgan.errors import WeightsError
     from srgan.models.perceptual import VGG16_LAYERS, PerceptualLoss, load_vgg_state_dict
 
-    try:
-        if vgg_weights is None:  # fail fast (before building VGG) when nothing is cached
+    if vgg_weights is None:
+        try:  # fail fast (before building VGG) when nothing is cached
             load_vgg_state_dict("vgg16" if layer in VGG16_LAYERS else "vgg19", None, allow_download=False)
-        loss = PerceptualLoss(layer=layer, weights_path=vgg_weights, allow_download=False).to(device)
-    except WeightsError as exc:
-        return None, f"perceptual loss not computed: {exc}"
+        except WeightsError as exc:
+            return None, f"perceptual loss not computed: {exc}"
+    elif not Path(vgg_weights).is_file():  # checked before VGG is built (seconds on a CPU)
+        raise WeightsError(f"VGG weights file not found: {vgg_weights}")
+    loss = PerceptualLoss(layer=layer, weights_path=vgg_weights, allow_download=False).to(device)
 
     def perceptual(sr: np.ndarray, hr: np.ndarray) -> float:
         with torch.inference_mode():
