@@ -84,7 +84,10 @@ def _make_lr(dataset: EvalDataset, item: EvalItem, hr: np.ndarray, scale: int,
     stored_fits = (item.lr_path is not None and dataset.lr_scale == scale
                    and degradation in (None, dataset.lr_degradation))
     if stored_fits:
-        lr = match_channels(load_hr(item.lr_path), hr.shape[2])
+        try:
+            lr = match_channels(load_hr(item.lr_path), hr.shape[2])
+        except ImageError as exc:
+            raise ImageError(f"its stored LR {item.lr_path}: {exc}") from None
         if (lr.shape[0] * scale, lr.shape[1] * scale) != hr.shape[:2]:
             raise ImageError(f"stored LR {lr.shape[1]}x{lr.shape[0]} does not match HR "
                              f"{hr.shape[1]}x{hr.shape[0]} at x{scale}")
@@ -274,7 +277,7 @@ def evaluate_models(models: list[str], data: list[str], scale: int | None = None
                          f"{sum(len(d.items) for d in datasets)} image(s) found in {', '.join(data)})")
     summary = {
         "protocol": {"scale": scale, "crop_border": crop, "channel": "y" if y_only else "rgb",
-                     "degradation": degradation or "bicubic",
+                     "degradation": " + ".join(sorted({r.degradation for r in records})),
                      "grey_images": "scored on their raw values",
                      "ssim": "11x11 Gaussian (sigma 1.5), valid region, mean over channels",
                      "std": "population standard deviation over images"},
