@@ -1,0 +1,142 @@
+"""The two ways to run a generator: PyTorch (default) and ONNX Runtime.
+
+A backend is a callable ``(B, 3, h, w) float32 in [0, 1] → (B, 3, h*s, w*s) float32`` on the
+CPU side, plus ``scale``, ``receptive_radius`` and ``device``. Both are safe to call from several
+threads at once: the PyTorch module is only read (eval mode, inference mode), and an ONNX
+Runtime session's ``run`` is thread-safe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from srgan.errors import SrganError, WeightsError
+
+BACKENDS = ("torch", "onnxruntime")
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; anything else as given (checked)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise SrganError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise SrganError(f"--device {device}: CUDA is not available on this machine")
+    return resolved
+
+
+@dataclass
+class TorchBackend:
+    """The inference-fused PyTorch module (BatchNorm folded, channels_last, fp16 on CUDA if asked)."""
+
+    model: torch.nn.Module
+    scale: int
+    receptive_radius: int
+    device: torch.device
+    half: bool = False
+    channels_last: bool = True
+    name: str = "torch"
+    source: str = ""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
+        dtype = torch.float16 if self.half else torch.float32
+        with torch.inference_mode():
+            x = x.to(self.device, dtype).contiguous(memory_format=memory_format)
+            return self.model(x).float().cpu()
+
+
+@dataclass
+class OnnxBackend:
+    """An ONNX Runtime session on an exported generator (see :mod:`srgan.inference.export`)."""
+
+    session: object
+    scale: int
+    receptive_radius: int
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    name: str = "onnxruntime"
+    source: str = ""
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        lr = x.detach().float().cpu().contiguous().numpy()
+        (sr,) = self.session.run(None, {self.session.get_inputs()[0].name: lr})
+        return torch.from_numpy(sr)
+
+
+def load_torch_backend(model_spec: str, device: torch.device, half: bool = False,
+                       channels_last: bool = True, perception: float | None = None) -> TorchBackend:
+    from srgan.inference.tiling import receptive_radius
+    from srgan.models.factory import load_generator
+    from srgan.models.fuse import fuse_for_inference
+
+    if str(model_spec).endswith(".onnx"):
+        raise SrganError(f"{model_spec} is an ONNX model: use --backend onnxruntime")
+    if half and device.type != "cuda":
+        raise SrganError("--half needs a CUDA device (fp16 convolutions are slow or missing on the CPU)")
+    model, info = load_generator(model_spec, device="cpu", perception=perception)
+    fused = fuse_for_inference(model, channels_last=channels_last).to(device)
+    if half:
+        fused = fused.half()
+    return TorchBackend(model=fused, scale=info.scale, receptive_radius=receptive_radius(model), device=device,
+                        half=half, channels_last=channels_last, source=info.source)
+
+
+def load_onnx_backend(model_spec: str, device: torch.device, threads: int | None = None) -> OnnxBackend:
+    """Open an ``.onnx`` file, or export any other model spec in memory and open that."""
+    import onnxruntime as ort
+
+    if str(model_spec).endswith(".onnx"):
+        path = Path(model_spec)
+        if not path.is_file():
+            raise WeightsError(f"no such ONNX model: {model_spec}")
+        data = path.read_bytes()
+        source = str(path)
+    else:
+        from srgan.inference.export import export_onnx_bytes
+        from srgan.models.factory import load_generator
+
+        model, info = load_generator(model_spec, device="cpu")
+        data, source = export_onnx_bytes(model, info), info.source
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or torch.get_num_threads()
+    providers = ["CPUExecutionProvider"]
+    if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+        providers.insert(0, "CUDAExecutionProvider")
+    try:
+        session = ort.InferenceSession(data, options, providers=providers)
+    except Exception as exc:
+        raise WeightsError(f"ONNX Runtime cannot load {source}: {str(exc).splitlines()[0]}") from None
+    meta = session.get_modelmeta().custom_metadata_map
+    if "srgan_scale" not in meta:
+        raise WeightsError(f"{source} is not an srgan ONNX export (no srgan_scale metadata)")
+    return OnnxBackend(session=session, scale=int(meta["srgan_scale"]),
+                       receptive_radius=int(meta.get("srgan_receptive_radius", 40)), device=device,
+                       source=source)
+
+
+def load_backend(model_spec: str, backend: str = "torch", device: str = "auto", half: bool = False,
+                 channels_last: bool = True, perception: float | None = None) -> TorchBackend | OnnxBackend:
+    """Load ``model_spec`` (shipped name, weights file, checkpoint, or ``.onnx``) for ``backend``."""
+    if backend not in BACKENDS:
+        raise SrganError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    resolved = resolve_device(device)
+    if backend == "onnxruntime":
+        if half:
+            raise SrganError("--half is only for --backend torch on CUDA")
+        return load_onnx_backend(model_spec, resolved)
+    return load_torch_backend(model_spec, resolved, half=half, channels_last=channels_last, perception=perception)
+
+
+def describe(backend: TorchBackend | OnnxBackend) -> dict:
+    return {"backend": backend.name, "scale": backend.scale, "device": str(backend.device),
+            "receptive_radius": backend.receptive_radius, "source": backend.source}
+
+
+__all__ = ["BACKENDS", "OnnxBackend", "TorchBackend", "describe", "load_backend", "resolve_device"]

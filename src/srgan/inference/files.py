@@ -1,0 +1,220 @@
+"""Upscaling files: finding inputs (files, folders, globs), naming outputs, writing them safely.
+
+Rules: an input file is never overwritten, an existing output only with ``force``; images with
+alpha are written as PNG; 16-bit input stays 16-bit in PNG/TIFF; the ICC profile is carried
+over; PNG output at the network's scale is streamed band by band, so a 16384 x 16384 result
+never sits in memory whole.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from srgan.errors import ImageError, SrganError
+from srgan.utils.image import DEFAULT_MAX_PIXELS, is_image_path, read_image, save_image
+
+log = logging.getLogger(__name__)
+
+#: Extensions the output can be written as.
+OUTPUT_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm")
+#: Input extensions that are written as PNG by default (GIF is palette-only).
+_DEFAULT_TO_PNG = (".gif",)
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass
+class FileResult:
+    """What happened to one input file."""
+
+    source: Path
+    output: Path | None = None
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    input_size: tuple[int, int] | None = None  # (width, height)
+    output_size: tuple[int, int] | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def collect_inputs(specs: Iterable[str]) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """Expand files, folders (recursive) and globs into ``(file, relative_name)`` pairs.
+
+    ``relative_name`` keeps a folder's sub-structure so outputs mirror it. Returns the pairs
+    (duplicates removed, order kept) and one message per spec that matched no image.
+    """
+    found: list[tuple[Path, Path]] = []
+    problems: list[str] = []
+    seen: set[Path] = set()
+
+    def add(path: Path, rel: Path) -> None:
+        key = path.resolve()
+        if key not in seen:
+            seen.add(key)
+            found.append((path, rel))
+
+    for spec in specs:
+        path = Path(spec)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and is_image_path(p))
+            if not files:
+                problems.append(f"{spec}: folder holds no images")
+            for file in files:
+                add(file, file.relative_to(path))
+        elif path.is_file():
+            add(path, Path(path.name))
+        elif _GLOB_CHARS & set(spec):
+            files = sorted(Path(p) for p in glob.glob(spec, recursive=True))
+            files = [p for p in files if p.is_file() and is_image_path(p)]
+            if not files:
+                problems.append(f"{spec}: pattern matches no image")
+            for file in files:
+                add(file, Path(file.name))
+        else:
+            problems.append(f"{spec}: no such file or folder")
+    return found, problems
+
+
+def normalise_ext(ext: str | None) -> str | None:
+    if ext is None:
+        return None
+    ext = ext.lower() if ext.startswith(".") else f".{ext.lower()}"
+    if ext not in OUTPUT_EXTENSIONS:
+        raise SrganError(f"cannot write {ext!r} images; use one of {', '.join(OUTPUT_EXTENSIONS)}")
+    return ext
+
+
+def plan_outputs(inputs: list[tuple[Path, Path]], out: str | os.PathLike, ext: str | None = None,
+                 suffix: str = "") -> list[tuple[Path, Path]]:
+    """``(source, output)`` pairs. ``out`` is a folder, or the output file for a single input
+    (when it has an image extension and is not an existing folder)."""
+    out = Path(out)
+    ext = normalise_ext(ext)
+    if len(inputs) == 1 and not out.is_dir() and out.suffix.lower() in OUTPUT_EXTENSIONS:
+        return [(inputs[0][0], out if ext is None else out.with_suffix(ext))]
+    if out.exists() and not out.is_dir():
+        raise SrganError(f"-o {out}: exists and is not a folder")
+    plan = []
+    for source, rel in inputs:
+        out_ext = ext or (".png" if rel.suffix.lower() in _DEFAULT_TO_PNG else rel.suffix.lower())
+        plan.append((source, out / rel.parent / f"{rel.stem}{suffix}{out_ext}"))
+    return plan
+
+
+def upscale_file(upscaler, source: Path, output: Path, outscale: float | None = None, force: bool = False,
+                 protected: set[Path] | None = None, on_tile: Callable[[int, int], None] | None = None,
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS, compress_level: int = 3) -> FileResult:
+    """Upscale one file; raises :class:`SrganError` (one line) for anything the user can fix."""
+    from srgan.inference.png import PngWriter
+
+    start = time.perf_counter()
+    _check_output(source, output, force, protected or set())  # before the work; again once the format is known
+    decoded = read_image(source, max_pixels=max_pixels)
+    result = FileResult(source=source, notes=list(decoded.notes),
+                        input_size=(decoded.width, decoded.height))
+    pixels = decoded.pixels
+    suffix = output.suffix.lower()
+    if decoded.has_alpha and suffix != ".png":
+        output = output.with_suffix(".png")
+        suffix = ".png"
+        result.notes.append("has alpha: written as PNG")
+    sixteen = pixels.dtype == np.uint16 and suffix in (".png", ".tif", ".tiff")
+    if pixels.dtype == np.uint16 and not sixteen:
+        result.notes.append(f"16-bit reduced to 8-bit ({suffix} holds 8 bits)")
+    _check_output(source, output, force, protected or set())
+
+    scale = upscaler.scale
+    height, width, channels = pixels.shape
+    if suffix == ".png" and (outscale is None or outscale == scale):
+        # Stream: rows go to the file as the tiles of each band are finished.
+        with PngWriter(output, width * scale, height * scale, channels, 16 if sixteen else 8,
+                       icc_profile=decoded.icc_profile, compress_level=compress_level) as writer:
+            for band in upscaler.iter_bands(pixels, on_tile):
+                writer.write(band)
+            writer.close()
+        out_w, out_h = width * scale, height * scale
+    else:
+        upscaled = upscaler.upscale(pixels, outscale=outscale, on_tile=on_tile)
+        if upscaled.dtype == np.uint16 and not sixteen:
+            upscaled = np.rint(upscaled / 257.0).astype(np.uint8)
+        out_h, out_w = upscaled.shape[:2]
+        if suffix == ".png":
+            with PngWriter(output, out_w, out_h, channels, 16 if sixteen else 8,
+                           icc_profile=decoded.icc_profile, compress_level=compress_level) as writer:
+                writer.write(upscaled)
+                writer.close()
+        else:
+            if upscaled.dtype == np.uint16 and decoded.icc_profile:
+                result.notes.append("ICC profile not kept in a 16-bit TIFF")
+            save_image(output, upscaled, icc_profile=decoded.icc_profile)
+    result.output, result.output_size = output, (out_w, out_h)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _check_output(source: Path, output: Path, force: bool, protected: set[Path]) -> None:
+    resolved = output.resolve()
+    if resolved == source.resolve() or resolved in protected:
+        raise SrganError(f"refusing to overwrite an input file: {output}")
+    if output.exists() and not force:
+        raise SrganError(f"{output} exists (use --force to overwrite)")
+
+
+def upscale_batch(upscaler, plan: list[tuple[Path, Path]], outscale: float | None = None, force: bool = False,
+                  on_tile_factory: Callable[[Path], Callable[[int, int], None] | None] | None = None,
+                  max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Iterator[FileResult]:
+    """Upscale each planned file, yielding one :class:`FileResult` each; a failure is recorded in
+    the result and the next file goes on. Out-of-memory stops the batch (it would repeat)."""
+    from srgan.inference.upscaler import UpscaleOutOfMemory
+
+    protected = {source.resolve() for source, _ in plan}
+    for source, output in plan:
+        on_tile = on_tile_factory(source) if on_tile_factory else None
+        try:
+            result = upscale_file(upscaler, source, output, outscale=outscale, force=force,
+                                  protected=protected, on_tile=on_tile, max_pixels=max_pixels)
+        except UpscaleOutOfMemory:
+            raise
+        except (SrganError, ImageError) as exc:
+            result = FileResult(source=source, error=str(exc))
+        if result.output is not None:
+            protected.add(result.output.resolve())  # two inputs never write the same file
+        yield result
+
+
+def upscale_files(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, model: str = "default", *,
+                  outscale: float | None = None, ext: str | None = None, suffix: str = "", force: bool = False,
+                  upscaler=None, **options) -> list[Path]:
+    """Upscale files, folders and globs into ``out_dir``; returns the written files.
+
+    Failing files are logged and skipped; raises :class:`SrganError` when nothing was written.
+    ``options`` go to :class:`~srgan.inference.upscaler.Upscaler` (``tile``, ``device``, ...).
+    Used by ``make demo``.
+    """
+    from srgan.inference.upscaler import Upscaler
+
+    found, problems = collect_inputs([str(p) for p in inputs])
+    for problem in problems:
+        log.error("%s", problem)
+    if not found:
+        raise SrganError("no input images found")
+    upscaler = upscaler or Upscaler(model, **options)
+    written = []
+    for result in upscale_batch(upscaler, plan_outputs(found, out_dir, ext, suffix), outscale, force):
+        if result.ok:
+            written.append(result.output)
+        else:
+            log.error("%s: %s", result.source, result.error)
+    if not written:
+        raise SrganError("no image was upscaled")
+    return written

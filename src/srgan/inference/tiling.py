@@ -1,0 +1,171 @@
+"""Tiled inference with weighted blending: pure functions, no state.
+
+A large image is cut into ``tile x tile`` tiles that overlap their neighbours by ``overlap``
+pixels. Each tile's output is multiplied by a weight window and summed into ``E`` while the
+windows are summed into ``W``; the result is ``E / W`` (SwinIR's ``test()``). The window is zero
+within ``margin`` pixels of an edge shared with another tile (where the tile lacks context) and
+ramps linearly to one across the rest of the overlap; it is one along the image border.
+
+With ``margin`` at least the network's receptive radius (and ``overlap >= 2 * margin + 1``, i.e.
+at least its receptive field), every output pixel comes only from tiles that saw its whole
+receptive field, so the tiled output equals the whole-image output up to float rounding. With a
+smaller overlap the linear ramp hides the seams.
+
+Rows are produced band by band (:func:`iter_tiled_bands`): only one row of tiles is held at the
+output resolution, so memory is bounded by the tile size and the image width, not its height.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+#: ``run_tile(y0, y1, x0, x1) -> (C, (y1-y0)*scale, (x1-x0)*scale)`` float tensor.
+TileFn = Callable[[int, int, int, int], torch.Tensor]
+#: ``on_tile(done, total)`` progress callback.
+ProgressFn = Callable[[int, int], None]
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad (B, C, H, W) at the bottom/right so H and W are multiples of ``multiple``.
+
+    Returns the padded tensor and the original ``(H, W)`` to crop the output back to
+    (``out[..., :H * scale, :W * scale]``). ``reflect`` falls back to ``replicate`` for
+    sides shorter than the padding.
+    """
+    height, width = x.shape[-2:]
+    pad_h, pad_w = (-height) % multiple, (-width) % multiple
+    if pad_h or pad_w:
+        if mode == "reflect" and (pad_h >= height or pad_w >= width):
+            mode = "replicate"
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+    return x, (height, width)
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of tiles of size ``tile`` covering ``length`` with at least ``overlap``
+    pixels shared between neighbours; the last tile is flush with the end."""
+    if tile <= 0 or length <= tile:
+        return [0]
+    if not 0 <= overlap < tile:
+        raise ValueError(f"tile overlap must be between 0 and tile - 1 ({tile - 1}), not {overlap}")
+    stride = tile - overlap
+    starts = list(range(0, length - tile, stride))
+    return starts + [length - tile]
+
+
+def edge_ramp(size: int, left_shared: bool, right_shared: bool, margin: int, ramp: int) -> torch.Tensor:
+    """Blending weights along one axis of a tile of ``size`` output pixels.
+
+    Zero within ``margin`` pixels of a shared edge, then a linear rise over ``ramp`` pixels;
+    one elsewhere and along image borders (edges that are not ``*_shared``).
+    """
+    position = torch.arange(size, dtype=torch.float32)
+    weight = torch.ones(size)
+    ramp = max(ramp, 1)
+    if left_shared:
+        weight = weight * ((position - margin + 1) / ramp).clamp(0, 1)
+    if right_shared:
+        weight = weight * ((size - position - margin) / ramp).clamp(0, 1)
+    return weight
+
+
+def receptive_radius(model: nn.Module) -> int:
+    """Upper bound, in input pixels, of how far an output pixel's receptive field reaches.
+
+    Sums each convolution's reach divided by the upscaling done before it (pixel shuffles and
+    explicit ``scale`` factors), in registration order, which for SRResNet is forward order;
+    parallel branches are counted as if in series, so the bound is safe. Adds one pixel for the
+    rounding between output and input grids.
+    """
+    radius, upscale = 0.0, 1
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            reach = (module.kernel_size[0] - 1) // 2 * module.dilation[0]
+            radius += reach / upscale
+        elif isinstance(module, nn.PixelShuffle):
+            upscale *= module.upscale_factor
+    return math.ceil(radius) + 1
+
+
+def blend_margin(overlap: int, radius: int) -> int:
+    """The margin the blend uses: the receptive radius when the overlap allows an exact result
+    (``overlap >= 2 * radius + 1``), else a quarter of the overlap (seams feathered)."""
+    return radius if overlap >= 2 * radius + 1 else overlap // 4
+
+
+def count_tiles(height: int, width: int, tile: int, overlap: int) -> int:
+    return len(tile_starts(height, tile, overlap)) * len(tile_starts(width, tile, overlap))
+
+
+def iter_tiled_bands(run_tile: TileFn, height: int, width: int, scale: int, tile: int, overlap: int,
+                     margin: int | None = None, on_tile: ProgressFn | None = None,
+                     ) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield ``(row0, band)``: finished output rows ``band`` (C, rows, width*scale), top to bottom.
+
+    ``run_tile(y0, y1, x0, x1)`` computes one tile (input rows ``y0:y1``, columns ``x0:x1``) at
+    output resolution. ``tile <= 0`` means one tile for the whole image. ``margin`` defaults to
+    ``overlap // 4``; see the module docstring for the exactness condition.
+    """
+    tile_h = tile if 0 < tile < height else height
+    tile_w = tile if 0 < tile < width else width
+    ys, xs = tile_starts(height, tile_h, overlap), tile_starts(width, tile_w, overlap)
+    margin = overlap // 4 if margin is None else margin
+    hr_margin, hr_ramp = margin * scale, max(overlap - 2 * margin, 1) * scale
+    out_w = width * scale
+    total, done = len(ys) * len(xs), 0
+    # Column weights are the same for every band; row weights the same for every tile of a band.
+    col_weights = [edge_ramp(tile_w * scale, x0 > 0, x0 + tile_w < width, hr_margin, hr_ramp) for x0 in xs]
+    col_sum, row_sum = torch.zeros(out_w), torch.zeros(height * scale)
+    for x0, wx in zip(xs, col_weights, strict=True):
+        col_sum[x0 * scale:(x0 + tile_w) * scale] += wx
+    pending: torch.Tensor | None = None  # accumulated rows of earlier bands from this band's top
+    for index, y0 in enumerate(ys):
+        wy = edge_ramp(tile_h * scale, y0 > 0, y0 + tile_h < height, hr_margin, hr_ramp)
+        row_sum[y0 * scale:(y0 + tile_h) * scale] += wy
+        band = torch.zeros(0)
+        for x0, wx in zip(xs, col_weights, strict=True):
+            out = run_tile(y0, y0 + tile_h, x0, x0 + tile_w).float()  # (C, th*s, tw*s)
+            if band.numel() == 0:
+                band = torch.zeros(out.shape[0], tile_h * scale, out_w)
+            band[:, :, x0 * scale:(x0 + tile_w) * scale].addcmul_(out, wy[:, None] * wx[None, :])
+            done += 1
+            if on_tile is not None:
+                on_tile(done, total)
+        if pending is not None:
+            band[:, :pending.shape[1]] += pending
+        # Rows above the next band's first row get no more contributions: they are final.
+        next_row0 = ys[index + 1] * scale if index + 1 < len(ys) else height * scale
+        ready = next_row0 - y0 * scale
+        # The weights of a product grid are separable: W(y, x) = rows(y) * cols(x).
+        weight = row_sum[y0 * scale:next_row0, None] * col_sum[None, :]
+        yield y0 * scale, band[:, :ready] / weight
+        pending = band[:, ready:].clone()
+        del band
+
+
+def tiled_forward(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile: int, overlap: int,
+                  margin: int | None = None, scale: int | None = None, on_tile: ProgressFn | None = None,
+                  ) -> torch.Tensor:
+    """``model(x)`` computed tile by tile and blended; ``x`` is (1, C, H, W).
+
+    ``scale`` is read from a tiny forward pass when not given. With ``margin`` at least the model's
+    receptive radius and ``overlap >= 2 * margin + 1`` the result equals ``model(x)`` to float
+    rounding; ``margin`` defaults to ``overlap // 4``.
+    """
+    if x.dim() != 4 or x.shape[0] != 1:
+        raise ValueError(f"tiled_forward takes one image (1, C, H, W), not {tuple(x.shape)}")
+    height, width = x.shape[-2:]
+    if scale is None:  # read it from a tiny forward pass
+        probe = min(height, width, 8)
+        scale = model(x[:, :, :probe, :probe]).shape[-1] // probe
+
+    def run_tile(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+        return model(x[:, :, y0:y1, x0:x1])[0]
+
+    bands = [band for _, band in iter_tiled_bands(run_tile, height, width, scale, tile, overlap, margin, on_tile)]
+    return torch.cat(bands, dim=1)[None]

@@ -1,0 +1,193 @@
+"""The web app behind ``srgan serve``: FastAPI, one HTML page, local assets only.
+
+API:
+
+* ``GET /`` — the page (``static/index.html`` + ``app.js`` + ``style.css``).
+* ``GET /api/models`` — ``[{"name", "scale"}]`` of the models this server offers.
+* ``POST /api/upscale?model=NAME&scale=S&filename=NAME`` — the request body *is* the image
+  (``Content-Type: image/...``); the answer is the upscaled PNG (alpha and 16-bit kept), with
+  ``X-Input-Size`` / ``X-Output-Size`` headers, or ``{"detail": "..."}`` with a 4xx status.
+
+The body is streamed straight into the request's own temporary folder (a raw body, not
+multipart, so no framework spools it anywhere else) and refused as soon as it passes the size
+limit. The image's declared size is checked before decoding. Each request reads and writes only
+its folder, named by the server (client file names are only echoed back, after checking), and
+the folder is removed when the response is sent. Upscaling runs in worker threads on shared,
+stateless :class:`~srgan.inference.upscaler.Upscaler` objects, ``max_concurrent`` at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+import tempfile
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).with_name("static")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """Settings of one server (read-only once the app is built)."""
+
+    models: tuple[str, ...] = ("default",)
+    max_upload_bytes: int = 20 * 1024 * 1024  # a large phone JPEG is ~10 MB
+    max_input_pixels: int = 2048 * 2048  # x4 → 67 MP out: minutes on a CPU already
+    max_output_pixels: int = 8192 * 8192
+    max_outscale: float = 8.0
+    max_concurrent: int = 1  # upscales at once; more requests wait their turn
+    device: str = "auto"
+    backend: str = "torch"
+    tile: int | None = None
+    temp_root: str | None = None  # parent of the per-request folders (default: the system's)
+
+
+def create_app(config: WebConfig, upscalers: dict | None = None) -> FastAPI:
+    """Build the app. ``upscalers`` (name → Upscaler) may be given ready-made (tests); otherwise
+    every model in ``config.models`` is loaded now, so a bad model fails at start, not per request."""
+    from srgan.inference.upscaler import DEFAULT_TILE, Upscaler
+
+    if upscalers is None:
+        upscalers = {}
+        for spec in config.models:
+            upscalers[model_label(spec)] = Upscaler(spec, backend=config.backend, device=config.device,
+                                                    tile=DEFAULT_TILE if config.tile is None else config.tile)
+    work_root = Path(tempfile.mkdtemp(prefix="srgan-serve-", dir=config.temp_root))
+    gate = asyncio.Semaphore(config.max_concurrent)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        shutil.rmtree(work_root, ignore_errors=True)
+
+    app = FastAPI(title="srgan", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.config, app.state.upscalers, app.state.work_root = config, upscalers, work_root
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    @app.get("/api/models")
+    def models() -> list[dict]:
+        return [{"name": name, "scale": up.scale} for name, up in upscalers.items()]
+
+    @app.get("/api/limits")
+    def limits() -> dict:
+        return {"max_upload_bytes": config.max_upload_bytes, "max_input_pixels": config.max_input_pixels,
+                "max_output_pixels": config.max_output_pixels, "max_outscale": config.max_outscale}
+
+    @app.post("/api/upscale")
+    async def upscale(request: Request, model: str | None = None, scale: float | None = None,
+                      filename: str = "image") -> FileResponse:
+        name = model or next(iter(upscalers))
+        if name not in upscalers:
+            raise HTTPException(400, f"unknown model {name!r}; choose one of {', '.join(upscalers)}")
+        upscaler = upscalers[name]
+        outscale = float(upscaler.scale if scale is None else scale)
+        if not 0 < outscale <= config.max_outscale:
+            raise HTTPException(400, f"scale must be in (0, {config.max_outscale:g}], not {outscale:g}")
+        stem = check_filename(filename)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if not content_type.startswith("image/"):
+            raise HTTPException(415, f"send an image (Content-Type image/...), not {content_type or 'nothing'}")
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > config.max_upload_bytes:
+            raise HTTPException(413, too_big_message(int(declared), config.max_upload_bytes))
+
+        folder = Path(tempfile.mkdtemp(prefix="req-", dir=work_root))
+        cleanup = BackgroundTask(shutil.rmtree, folder, ignore_errors=True)
+        try:
+            upload = folder / "upload"
+            await receive_body(request, upload, config.max_upload_bytes)
+            async with gate:
+                result, info = await run_in_threadpool(run_upscale, upscaler, upload, folder / "result.png",
+                                                       outscale, config)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        headers = {"X-Input-Size": info["input"], "X-Output-Size": info["output"],
+                   "X-Seconds": f"{info['seconds']:.2f}", "Cache-Control": "no-store"}
+        return FileResponse(result, media_type="image/png", headers=headers, background=cleanup,
+                            filename=f"{stem}_x{outscale:g}.png")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+def model_label(spec: str) -> str:
+    """What the page shows for a model: the shipped name or the file's stem."""
+    return Path(spec).stem if ("/" in spec or spec.endswith((".safetensors", ".pt", ".onnx"))) else spec
+
+
+def check_filename(filename: str) -> str:
+    """A safe stem for the download name; names with path parts are refused, not repaired."""
+    if not filename or "/" in filename or "\\" in filename or ".." in filename or "\x00" in filename:
+        raise HTTPException(400, f"bad file name {filename[:60]!r}: no folders or '..' allowed")
+    stem = _SAFE_NAME.sub("_", Path(filename).stem)[:80].strip("._")
+    return stem or "image"
+
+
+def too_big_message(size: int, limit: int) -> str:
+    return f"the upload is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB"
+
+
+async def receive_body(request: Request, path: Path, limit: int) -> None:
+    """Stream the request body into ``path``, refusing it (413) as soon as it passes ``limit``."""
+    size = 0
+    with open(path, "xb") as fh:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise HTTPException(413, too_big_message(size, limit) + " (or more)")
+            fh.write(chunk)
+    if size == 0:
+        raise HTTPException(400, "empty upload")
+
+
+def run_upscale(upscaler, upload: Path, result: Path, outscale: float, config: WebConfig) -> tuple[Path, dict]:
+    """Decode, check the limits, upscale and write the PNG (runs in a worker thread)."""
+    import numpy as np
+
+    from srgan.errors import ImageError, SrganError
+    from srgan.inference.pixels import output_size
+    from srgan.inference.png import PngWriter
+    from srgan.utils.image import read_image
+
+    start = time.perf_counter()
+    try:
+        decoded = read_image(upload, max_pixels=config.max_input_pixels)
+    except ImageError as exc:
+        status = 413 if "over the limit" in str(exc) else 400
+        raise HTTPException(status, f"cannot use this image: {exc}") from None
+    width, height = decoded.width, decoded.height
+    out_w, out_h = output_size(width, height, outscale)
+    if out_w * out_h > config.max_output_pixels:
+        raise HTTPException(413, f"the result would be {out_w}x{out_h} = {out_w * out_h / 1e6:.0f} MP; the limit "
+                                 f"is {config.max_output_pixels / 1e6:.0f} MP: pick a smaller scale")
+    try:
+        pixels = upscaler.upscale(decoded.pixels, outscale=outscale)
+    except SrganError as exc:
+        raise HTTPException(503 if "out of memory" in str(exc) else 400, str(exc)) from None
+    bits = 16 if pixels.dtype == np.uint16 else 8
+    with PngWriter(result, pixels.shape[1], pixels.shape[0], pixels.shape[2], bits,
+                   icc_profile=decoded.icc_profile, compress_level=1) as writer:
+        writer.write(pixels)
+        writer.close()
+    info = {"input": f"{width}x{height}", "output": f"{pixels.shape[1]}x{pixels.shape[0]}",
+            "seconds": time.perf_counter() - start}
+    log.info("upscaled %s -> %s in %.1fs", info["input"], info["output"], info["seconds"])
+    return result, info

@@ -1,0 +1,96 @@
+// srgan web page: upload → POST /api/upscale (raw body) → before/after slider → download.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let limits = null;
+let resultUrl = null;
+let beforeUrl = null;
+
+function setStatus(text, isError = false) {
+  $("status").textContent = text;
+  $("status").className = isError ? "error" : "";
+}
+
+function fillScales(modelScale) {
+  const scales = [...new Set([1, 2, 3, 4, modelScale, 8])].filter((s) => !limits || s <= limits.max_outscale);
+  $("scale").innerHTML = "";
+  for (const s of scales.sort((a, b) => a - b)) {
+    const option = new Option(`×${s}${s === modelScale ? " (model)" : ""}`, String(s), false, s === modelScale);
+    $("scale").add(option);
+  }
+}
+
+async function loadModels() {
+  try {
+    limits = await (await fetch("/api/limits")).json();
+    const models = await (await fetch("/api/models")).json();
+    for (const m of models) $("model").add(new Option(`${m.name} (×${m.scale})`, m.name));
+    $("model").dataset.scales = JSON.stringify(Object.fromEntries(models.map((m) => [m.name, m.scale])));
+    fillScales(models.length ? models[0].scale : 4);
+  } catch (err) {
+    setStatus(`cannot reach the server: ${err}`, true);
+  }
+}
+
+$("model").addEventListener("change", () => {
+  const scales = JSON.parse($("model").dataset.scales || "{}");
+  fillScales(scales[$("model").value] || 4);
+});
+
+$("slider").addEventListener("input", () => {
+  const pct = $("slider").value + "%";
+  $("before-clip").style.width = pct;
+  $("divider").style.left = pct;
+});
+
+// Keep the original stretched over exactly the result's displayed box.
+function fitBefore() {
+  $("before").style.width = $("after").clientWidth + "px";
+}
+window.addEventListener("resize", fitBefore);
+$("after").addEventListener("load", fitBefore);
+
+$("form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const file = $("file").files[0];
+  if (!file) return setStatus("choose an image first", true);
+  if (limits && file.size > limits.max_upload_bytes) {
+    return setStatus(`the file is ${(file.size / 1e6).toFixed(1)} MB; the limit is ${(limits.max_upload_bytes / 1e6).toFixed(1)} MB`, true);
+  }
+  const params = new URLSearchParams({ model: $("model").value, scale: $("scale").value, filename: file.name });
+  $("go").disabled = true;
+  setStatus(`upscaling ${file.name} ×${$("scale").value}…`);
+  const started = performance.now();
+  try {
+    const response = await fetch(`/api/upscale?${params}`, {
+      method: "POST", body: file, headers: { "Content-Type": file.type || "application/octet-stream" },
+    });
+    if (!response.ok) {
+      let detail = response.statusText;
+      try { detail = (await response.json()).detail; } catch (_) { /* not JSON */ }
+      throw new Error(detail);
+    }
+    const blob = await response.blob();
+    if (resultUrl) URL.revokeObjectURL(resultUrl);
+    if (beforeUrl) URL.revokeObjectURL(beforeUrl);
+    resultUrl = URL.createObjectURL(blob);
+    beforeUrl = URL.createObjectURL(file);
+    const name = (response.headers.get("Content-Disposition") || "").match(/filename="?([^";]+)"?/);
+    $("download").href = resultUrl;
+    $("download").download = name ? name[1] : "upscaled.png";
+    $("before").src = beforeUrl;
+    $("after").src = resultUrl;
+    await $("after").decode();
+    $("result").hidden = false;
+    fitBefore();
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    $("info").textContent = `${response.headers.get("X-Input-Size")} → ${response.headers.get("X-Output-Size")} in ${seconds} s`;
+    setStatus("done");
+  } catch (err) {
+    setStatus(`failed: ${err.message}`, true);
+  } finally {
+    $("go").disabled = false;
+  }
+});
+
+loadModels();
