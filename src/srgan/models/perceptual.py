@@ -86,16 +86,25 @@ class VGGFeatures(nn.Module):
         from torchvision import models
 
         arch, index = _vgg_spec(layer)
-        net = getattr(models, arch)(weights=None)
+        features = getattr(models, arch)(weights=None).features[: index + 1]
         if weights == "random":
             log.warning("perceptual loss uses a RANDOM %s: this is NOT a perceptual loss (smoke runs only)", arch)
         elif weights == "imagenet":
-            net.load_state_dict(load_vgg_state_dict(arch, weights_path, allow_download))
+            state = load_vgg_state_dict(arch, weights_path, allow_download)
+            # Only the layers up to `layer` are used: a state dict of just those is enough.
+            wanted = {k: state.get(f"features.{k}") for k in features.state_dict()}
+            missing = [k for k, v in wanted.items() if v is None]
+            if missing:
+                raise WeightsError(f"VGG weights lack features.{missing[0]}: not a torchvision {arch} state dict")
+            try:
+                features.load_state_dict(wanted)
+            except RuntimeError as exc:
+                raise WeightsError(f"VGG weights do not fit {arch}: {str(exc).splitlines()[0]}") from None
         else:
             raise WeightsError(f"perceptual weights must be 'imagenet' or 'random', not {weights!r}")
         self.layer = layer
         self.is_pretrained = weights == "imagenet"
-        self.features = net.features[: index + 1]
+        self.features = features
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         self.requires_grad_(False)

@@ -148,7 +148,7 @@ def gan_step(ctx: StepContext, lr: torch.Tensor, hr: torch.Tensor, update_d: boo
         with torch.no_grad(), _autocast(ctx):
             real_logits = net_d(hr).float()
     # D's belief that each is real, averaged over the batch (1 = sure it's real).
-    stats["d_real"] = float(torch.sigmoid(real_logits).mean())
+    stats["d_real"] = float(torch.sigmoid(real_logits.detach()).mean())
     stats["d_fake"] = float(torch.sigmoid(fake_logits.detach()).mean())
     stats["skipped"] = 0.0
     return stats

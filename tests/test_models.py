@@ -1,0 +1,146 @@
+"""The networks: shapes, parameter counts, the VGG perceptual loss and its weights resolution,
+and the one generator loader."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from srgan.errors import WeightsError
+from srgan.models import Discriminator, SRResNet, build_generator, load_generator, save_generator
+from srgan.models.factory import interpolate_state_dicts, read_generator_weights
+from srgan.models.perceptual import PerceptualLoss, load_vgg_state_dict
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4, 8])
+def test_generator_upscales_by_its_scale(scale):
+    net = SRResNet(scale=scale, num_feat=8, num_block=2)
+    out = net(torch.rand(2, 3, 10, 13))
+    assert out.shape == (2, 3, 10 * scale, 13 * scale)
+
+
+def test_generator_default_is_the_paper_network():
+    net = SRResNet()
+    assert sum(p.numel() for p in net.parameters()) == 1_548_547  # documented in generator.py
+    assert len(net.body) == 16
+    assert isinstance(net.body[0].bn1, torch.nn.BatchNorm2d)
+    assert net.conv_first.kernel_size == (9, 9) and net.conv_last.kernel_size == (9, 9)
+    assert isinstance(net.act_first, torch.nn.PReLU)
+
+
+def test_generator_without_bn_has_no_batchnorm():
+    net = SRResNet(num_feat=8, num_block=2, use_bn=False)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules())
+
+
+def test_image_skip_starts_near_bicubic():
+    torch.manual_seed(0)
+    net = SRResNet(num_feat=8, num_block=1, use_bn=False, image_skip=True).eval()
+    x = torch.rand(1, 3, 16, 16)
+    bicubic = torch.nn.functional.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
+    with torch.no_grad():
+        assert (net(x) - bicubic).abs().mean() < (net(x) - 0.5).abs().mean()
+
+
+@pytest.mark.parametrize("size", [(96, 96), (64, 48), (128, 128)])
+def test_discriminator_takes_any_patch_size(size):
+    net = Discriminator(num_feat=8)
+    assert net(torch.rand(2, 3, *size)).shape == (2, 1)
+
+
+def test_discriminator_follows_the_paper_layout():
+    net = Discriminator()
+    convs = [m for m in net.features if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 8
+    assert [c.out_channels for c in convs] == [64, 64, 128, 128, 256, 256, 512, 512]
+    assert [c.stride[0] for c in convs] == [1, 2, 1, 2, 1, 2, 1, 2]
+    assert net.classifier[1].out_features == 1024 and net.classifier[-1].out_features == 1
+
+
+def test_random_perceptual_loss_is_zero_on_equal_images_and_positive_otherwise():
+    loss = PerceptualLoss("relu2_2", weights="random")
+    x = torch.rand(1, 3, 32, 32)
+    assert float(loss(x, x)) == 0.0
+    assert float(loss(x, torch.rand(1, 3, 32, 32))) > 0.0
+    assert not loss.is_pretrained
+    assert not any(p.requires_grad for p in loss.parameters())
+
+
+def test_missing_vgg_weights_give_one_clear_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    with pytest.raises(WeightsError) as info:
+        load_vgg_state_dict("vgg16", allow_download=False)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "vgg16-397923af.pth" in message and "--vgg-weights" in message
+
+
+def test_vgg_weights_from_a_state_dict_file(tmp_path):
+    from torchvision.models import vgg16
+
+    torch.manual_seed(1)
+    reference = vgg16(weights=None).features[:9]  # up to relu2_2
+    state = {f"features.{k}": v for k, v in reference.state_dict().items()}
+    path = tmp_path / "vgg16_features.pth"
+    torch.save(state, path)
+    loss = PerceptualLoss("relu2_2", weights="imagenet", weights_path=path, allow_download=False)
+    assert loss.is_pretrained
+    x = torch.rand(1, 3, 24, 24)
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        assert torch.allclose(loss.vgg(x), reference((x - mean) / std), atol=1e-6)
+
+
+def test_bad_vgg_weights_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.pth"
+    bad.write_text("not a state dict")
+    with pytest.raises(WeightsError, match="cannot read VGG weights"):
+        PerceptualLoss("relu2_2", weights_path=bad, allow_download=False)
+    with pytest.raises(WeightsError, match="not found"):
+        PerceptualLoss("relu2_2", weights_path=tmp_path / "missing.pth", allow_download=False)
+
+
+def test_generator_round_trip_through_safetensors(tmp_path):
+    args = {"scale": 4, "num_feat": 8, "num_block": 1, "use_bn": True}
+    net = build_generator("srresnet", **args).eval()
+    path = save_generator(net, tmp_path / "g.safetensors", "srresnet", args)
+    loaded, info = load_generator(path)
+    assert info.arch == "srresnet" and info.model_args == args and info.scale == 4
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), net(x))
+
+
+def test_unknown_model_and_arch_are_clear_errors(tmp_path):
+    with pytest.raises(WeightsError, match="no such model file"):
+        load_generator(tmp_path / "nope.safetensors")
+    with pytest.raises(WeightsError, match="choose one of"):
+        build_generator("edsr")
+    not_ours = tmp_path / "x.pt"
+    torch.save({"weights": 1}, not_ours)
+    with pytest.raises(WeightsError, match="not an srgan checkpoint"):
+        load_generator(not_ours)
+
+
+def test_network_interpolation_is_linear_in_the_weights(tmp_path):
+    args = {"scale": 4, "num_feat": 8, "num_block": 1}
+    a = build_generator("srresnet", **args).state_dict()
+    b = build_generator("srresnet", **args).state_dict()
+    mid = interpolate_state_dicts(a, b, 0.25)
+    key = "conv_first.weight"
+    assert torch.allclose(mid[key], 0.75 * a[key] + 0.25 * b[key])
+    assert torch.equal(interpolate_state_dicts(a, b, 0.0)[key], a[key])
+
+
+def test_checkpoint_prefers_ema_weights(tmp_path):
+    args = {"scale": 4, "num_feat": 8, "num_block": 1}
+    raw, ema = build_generator("srresnet", **args), build_generator("srresnet", **args)
+    path = tmp_path / "ckpt.pt"
+    torch.save({"arch": "srresnet", "model_args": args, "net_g": raw.state_dict(), "net_g_ema": ema.state_dict(),
+                "iteration": 7}, path)
+    state, info = read_generator_weights(path)
+    assert torch.equal(state["conv_first.weight"], ema.state_dict()["conv_first.weight"])
+    assert info.metadata["weights"] == "ema"
+    state, _ = read_generator_weights(path, prefer_ema=False)
+    assert torch.equal(state["conv_first.weight"], raw.state_dict()["conv_first.weight"])

@@ -1,0 +1,213 @@
+"""Training: a tiny model learns, a GAN step moves both nets, resume is exact, DDP runs on CPU,
+configs reject mistakes, checkpoints are atomic."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from srgan.data.prepare import PrepareConfig, prepare_dataset
+from srgan.errors import ConfigError, SrganError
+from srgan.models import Discriminator, SRResNet
+from srgan.training import checkpoint as ckpt
+from srgan.training.config import LossConfig, OptimConfig, load_config
+from srgan.training.loop import train
+from srgan.training.schedule import lr_multiplier
+from srgan.training.steps import StepContext, gan_step
+from srgan.utils.image import save_image
+
+
+def _smooth_image(rng: np.random.Generator, size: int = 64) -> np.ndarray:
+    """Low-frequency colour patterns: learnable by a tiny network in a few dozen steps."""
+    y, x = np.mgrid[0:size, 0:size] / size
+    channels = []
+    for _ in range(3):
+        fx, fy, phase = rng.uniform(0.5, 2.0), rng.uniform(0.5, 2.0), rng.uniform(0, 6.28)
+        channels.append(0.5 + 0.4 * np.sin(2 * np.pi * (fx * x + fy * y) + phase))
+    return (np.stack(channels, axis=2) * 255).round().astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("train_data")
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        save_image(root / "hr" / f"img{i}.png", _smooth_image(rng))
+    out = root / "dataset"
+    prepare_dataset(PrepareConfig(sources=[str(root / "hr")], out=str(out), scale=4, hr_patch=32, workers=1),
+                    progress=False)
+    return out
+
+
+def _config(dataset: Path, *overrides: str):
+    base = [f"data.root={dataset}", "data.hr_patch=32", "data.batch_size=4", "data.num_workers=0",
+            "generator.num_feat=8", "generator.num_block=1", "train.log_every=1", "train.ema_decay=0.9",
+            "optim.learning_rate_g=2e-3", "loss.pixel=l1"]
+    return load_config(None, base + list(overrides))
+
+
+def test_tiny_model_overfits_generated_images(tiny_dataset, tmp_path):
+    config = _config(tiny_dataset, "train.total_iters=40", "train.val_every=20", "train.save_every=20",
+                     "generator.image_skip=true", "generator.use_bn=false")
+    result = train(config, tmp_path / "run", progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss_pix"] for r in records if "loss_pix" in r]
+    psnrs = [r["val_psnr"] for r in records if "val_psnr" in r]
+    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+    assert psnrs[-1] > psnrs[0]
+    assert result.iteration == 40
+    for name in ("best_g.safetensors", "best_g_ema.safetensors", "last_g.safetensors"):
+        assert (tmp_path / "run" / "weights" / name).is_file()
+    assert (tmp_path / "run" / "curves.png").is_file()
+    assert (tmp_path / "run" / "config.yaml").is_file()
+
+
+def test_gan_step_updates_both_networks():
+    torch.manual_seed(0)
+    net_g, net_d = SRResNet(num_feat=8, num_block=1), Discriminator(num_feat=8)
+    ctx = StepContext(net_g=net_g, opt_g=torch.optim.Adam(net_g.parameters(), 1e-3), loss=LossConfig(),
+                      optim=OptimConfig(), pixel_loss=nn.MSELoss(), net_d=net_d,
+                      opt_d=torch.optim.Adam(net_d.parameters(), 1e-3))
+    before_g = [p.detach().clone() for p in net_g.parameters()]
+    before_d = [p.detach().clone() for p in net_d.parameters()]
+    stats = gan_step(ctx, torch.rand(4, 3, 8, 8), torch.rand(4, 3, 32, 32))
+    assert any(not torch.equal(a, b) for a, b in zip(before_g, net_g.parameters(), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(before_d, net_d.parameters(), strict=True))
+    for key in ("loss_pix", "loss_adv", "loss_d", "d_real", "d_fake", "grad_norm_g", "grad_norm_d", "diversity"):
+        assert np.isfinite(stats[key]), key
+    assert all(p.requires_grad for p in net_d.parameters())
+
+
+@pytest.mark.parametrize("gan_type", ["ragan"])
+def test_relativistic_gan_step_runs(gan_type):
+    net_g, net_d = SRResNet(num_feat=8, num_block=1), Discriminator(num_feat=8)
+    ctx = StepContext(net_g=net_g, opt_g=torch.optim.Adam(net_g.parameters()), loss=LossConfig(gan_type=gan_type,
+                      label_smoothing=0.1), optim=OptimConfig(), pixel_loss=nn.L1Loss(), net_d=net_d,
+                      opt_d=torch.optim.Adam(net_d.parameters()))
+    stats = gan_step(ctx, torch.rand(2, 3, 8, 8), torch.rand(2, 3, 32, 32), noise_std=0.05)
+    assert np.isfinite(stats["loss_g"]) and np.isfinite(stats["loss_d"])
+
+
+def _final_state(run_dir: Path) -> dict:
+    _, state = ckpt.latest_good_checkpoint(run_dir / "checkpoints")
+    return state
+
+
+@pytest.mark.parametrize("stage", ["pretrain", "gan"])
+def test_resume_equals_one_straight_run(tiny_dataset, tmp_path, stage):
+    common = [f"stage={stage}", "train.val_every=100", "train.save_every=100", "discriminator.num_feat=8",
+              "loss.instance_noise=0.0", "generator.use_bn=true"]
+    straight = train(_config(tiny_dataset, *common, "train.total_iters=6"), tmp_path / "straight", progress=False)
+    train(_config(tiny_dataset, *common, "train.total_iters=3"), tmp_path / "split", progress=False)
+    resumed = train(_config(tiny_dataset, *common, "train.total_iters=6"), tmp_path / "split", resume=True,
+                    progress=False)
+    assert straight.iteration == resumed.iteration == 6
+    a, b = _final_state(tmp_path / "straight"), _final_state(tmp_path / "split")
+    for part in ("net_g", "net_g_ema") + (("net_d",) if stage == "gan" else ()):
+        for key in a[part]:
+            assert torch.equal(a[part][key], b[part][key]), f"{part}.{key} differs after resume"
+
+
+def test_existing_run_is_never_overwritten(tiny_dataset, tmp_path):
+    config = _config(tiny_dataset, "train.total_iters=2", "train.val_every=2")
+    train(config, tmp_path / "run", progress=False)
+    with pytest.raises(SrganError, match="--resume"):
+        train(config, tmp_path / "run", progress=False)
+
+
+def test_nan_losses_restore_the_last_checkpoint_and_lower_the_rate(tiny_dataset, tmp_path, monkeypatch, caplog):
+    from srgan.training import loop
+
+    config = _config(tiny_dataset, "train.total_iters=12", "train.val_every=100", "train.save_every=4",
+                     "train.max_bad_steps=2")
+    real_step = loop.pretrain_step
+    calls = {"n": 0}
+
+    def flaky(ctx, lr, hr):
+        calls["n"] += 1
+        if calls["n"] in (6, 7):  # two non-finite steps in a row after the checkpoint at 4
+            return {"loss_pix": float("nan"), "skipped": 1.0}
+        return real_step(ctx, lr, hr)
+
+    monkeypatch.setattr(loop, "pretrain_step", flaky)
+    with caplog.at_level("WARNING"):
+        result = train(config, tmp_path / "run", progress=False)
+    assert result.iteration == 12
+    assert any("restored iter_00000004.pt" in r.message for r in caplog.records)
+    assert _final_state(tmp_path / "run")["lr_scale"] == 0.5
+
+
+def test_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
+    good = tmp_path / "iter_00000001.pt"
+    ckpt.atomic_save({"iteration": 1}, good)
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(ckpt.CheckpointError, match="previous checkpoints are intact"):
+        ckpt.atomic_save({"iteration": 2}, tmp_path / "iter_00000002.pt")
+    monkeypatch.undo()
+    assert ckpt.load_checkpoint(good)["iteration"] == 1
+    assert not (tmp_path / "iter_00000002.pt").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["iter_00000001.pt"]
+
+
+def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
+    with pytest.raises(ConfigError, match="unknown config key optim.learning_rat"):
+        load_config(None, ["data.root=x", "optim.learning_rat=1"])
+    with pytest.raises(ConfigError, match="stage must be one of"):
+        load_config(None, ["data.root=x", "stage=finetune"])
+    with pytest.raises(ConfigError, match="must be int"):
+        load_config(None, ["data.root=x", "train.total_iters=many"])
+    with pytest.raises(ConfigError, match="not a multiple"):
+        load_config(None, ["data.root=x", "data.hr_patch=30"])
+    with pytest.raises(ConfigError, match="data.root is required"):
+        load_config(None, [])
+    with pytest.raises(ConfigError, match="config not found"):
+        load_config(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("name", ["srresnet_x4", "srgan_x4", "srgan_x4_vgg", "smoke"])
+def test_packaged_configs_load(name):
+    config = load_config(name, ["data.root=somewhere"])
+    assert config.name
+
+
+def test_schedules():
+    optim = OptimConfig(scheduler="cosine", warmup_iters=10, min_learning_rate_ratio=0.1)
+    assert lr_multiplier(0, 110, optim) == pytest.approx(0.1)
+    assert lr_multiplier(9, 110, optim) == pytest.approx(1.0)
+    assert lr_multiplier(10, 110, optim) == pytest.approx(1.0)
+    assert lr_multiplier(60, 110, optim) == pytest.approx(0.55)
+    assert lr_multiplier(110, 110, optim) == pytest.approx(0.1)
+    steps = OptimConfig(scheduler="multistep", milestones=[5, 8], gamma=0.5)
+    assert [lr_multiplier(i, 10, steps) for i in (4, 5, 8)] == [1.0, 0.5, 0.25]
+
+
+def test_ddp_with_gloo_on_two_cpu_processes(tiny_dataset, tmp_path):
+    torchrun = Path(sys.executable).parent / "torchrun"
+    args = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "srgan.cli.main", "train",
+            "--config", "smoke", f"data.root={tiny_dataset}", "data.hr_patch=32", "train.total_iters=4",
+            "train.val_every=4", "train.save_every=2", "device=cpu", "--run-dir", str(tmp_path / "ddp"),
+            "--no-progress"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(args, capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "ddp" / "checkpoints" / "iter_00000004.pt").is_file()
+    # rank 0 alone writes the log: each iteration appears once
+    records = [json.loads(line) for line in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    iterations = [r["iteration"] for r in records if "loss_pix" in r]
+    assert iterations == sorted(set(iterations))
+    resumed = subprocess.run(args[:-3] + ["train.total_iters=6", "--run-dir", str(tmp_path / "ddp"), "--resume",
+                                          "--no-progress"], capture_output=True, text=True, timeout=240, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert (tmp_path / "ddp" / "checkpoints" / "iter_00000006.pt").is_file()
