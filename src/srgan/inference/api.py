@@ -85,7 +85,7 @@ def pixels_to_pil(pixels: np.ndarray, mode: str, icc_profile: bytes | None = Non
     from PIL import Image
 
     if mode == "I;16":
-        image = Image.fromarray(np.ascontiguousarray(pixels[:, :, 0]).astype("<u2"), mode="I;16")
+        image = Image.fromarray(np.ascontiguousarray(pixels[:, :, 0], dtype=np.uint16))  # mode I;16
     else:
         image = Image.fromarray(pixels[:, :, 0] if mode == "L" else pixels, mode=mode)
     if icc_profile:
