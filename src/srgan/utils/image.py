@@ -18,7 +18,7 @@ from __future__ import annotations
 import io
 import os
 import struct
-import tempfile
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +88,7 @@ def _apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
         4: lambda a: a[::-1],
         5: lambda a: np.transpose(a, (1, 0, 2)),
         6: lambda a: np.rot90(a, -1),
-        7: lambda a: np.rot90(a, 1)[::-1, :],
+        7: lambda a: np.transpose(a[::-1, ::-1], (1, 0, 2)),  # transverse
         8: lambda a: np.rot90(a, 1),
     }
     if orientation in ops:
@@ -164,6 +164,8 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
     try:
         if path.is_dir():
             raise ImageError("is a directory, not an image file")
+        if path.exists() and not path.is_file():  # reading a FIFO would block forever
+            raise ImageError("not a regular file (a pipe, socket or device)")
         data = path.read_bytes()
     except ImageError:
         raise
@@ -217,6 +219,10 @@ def decode_image_bytes(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS)
 
     bits = None
     if fmt == "PNG":
+        # Pillow decodes a PNG cut after its last pixel row without complaint; the file is still
+        # truncated (no IEND chunk), so it is refused like any other truncated file.
+        if data.rfind(b"IEND") < 0:
+            raise ImageError("truncated PNG (no IEND chunk)")
         bits = _png_bit_depth(data[:32])
     elif fmt == "TIFF":
         try:
@@ -294,8 +300,8 @@ def save_image(path: str | os.PathLike, array: np.ndarray, icc_profile: bytes | 
         array = array[:, :, None]
     suffix = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=path.parent)
-    os.close(fd)
+    # Not mkstemp: its files are private (0600); this one gets the usual permissions (umask).
+    tmp_name = str(path.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}{suffix}")
     try:
         if array.dtype == np.uint16:
             import cv2
