@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     prepare.add_argument("--scale", type=int, default=4, choices=(2, 3, 4, 8))
     prepare.add_argument("--degradation", default="area", choices=("area", "bicubic"),
                          help="area = box downsampling (the brief's); bicubic = MATLAB imresize (published tables)")
-    prepare.add_argument("--split", default="0.7,0.2,0.1", help="train,val,test fractions (default 0.7,0.2,0.1)")
+    prepare.add_argument("--split", default="0.7,0.2,0.1", help="train,val,test fractions or percentages (default 0.7,0.2,0.1)")
     prepare.add_argument("--seed", type=int, default=0)
     prepare.add_argument("--hr-patch", type=int, default=96, help="reject images smaller than this HR patch")
     prepare.add_argument("--preprocess", metavar="YAML", help="offline pre-processing operators for HR images")
@@ -59,6 +59,8 @@ def _prepare(args: argparse.Namespace) -> int:
         split = tuple(float(x) for x in args.split.split(","))
     except ValueError:
         raise DatasetError(f"--split must be three comma-separated numbers, not {args.split!r}") from None
+    if len(split) == 3 and abs(sum(split) - 100) < 1e-6:  # percentages: 70,20,10
+        split = tuple(x / 100 for x in split)
     config = PrepareConfig(sources=args.sources, out=args.out, scale=args.scale, degradation=args.degradation,
                            split=split, seed=args.seed, hr_patch=args.hr_patch, preprocess=args.preprocess,
                            max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, workers=args.workers,

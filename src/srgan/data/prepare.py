@@ -13,11 +13,13 @@ The recipe, in order:
    the scale, degraded (``area`` or MATLAB ``bicubic``) and written to a staging folder.
 3. **De-duplicate** by pixel hash, then **split** the unique images with a seeded permutation,
    so no picture (and so none of its crops) is in two splits.
-4. **Publish**: move staged files into ``hr/SPLIT`` and ``lr_xS/SPLIT``, write ``manifest.csv``,
-   ``rejected.csv`` and, last, ``prepare.json``.
+4. **Publish**: hard-link (or copy) staged files into ``hr/SPLIT`` and ``lr_xS/SPLIT``, write
+   ``manifest.csv``, ``rejected.csv`` and, last, ``prepare.json``; then drop the staging folder.
 
-Per-file results are cached in the staging folder, so an interrupted run resumes where it
-stopped, and a finished run with the same parameters redoes nothing.
+Per-file results are cached in the staging folder, so an interrupted run (even one interrupted
+while publishing) resumes where it stopped, and a finished run with the same parameters and the
+same source files redoes nothing. Sources are only read. Output is only written where ``prepare``
+made it: a folder it did not make is refused even with ``--force``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from srgan import __version__
+from srgan.data.cache import CACHE_DIR
 from srgan.data.degrade import DEGRADATIONS, degrade, mod_crop
 from srgan.data.manifest import (
     MANIFEST_NAME,
@@ -83,6 +86,8 @@ class PrepareConfig:
             raise DatasetError(f"--hr-patch {self.hr_patch} must be a positive multiple of the scale {self.scale}")
         if not self.sources:
             raise DatasetError("give at least one source folder")
+        if self.workers is not None and self.workers < 1:
+            raise DatasetError(f"--workers must be at least 1, not {self.workers}")
 
 
 @dataclass
@@ -130,7 +135,10 @@ class PrepareSummary:
 
 
 def _detect_layout(root: Path) -> str:
-    names = {p.name for p in root.iterdir() if p.is_dir()} if root.is_dir() else set()
+    try:
+        names = {p.name for p in root.iterdir() if p.is_dir()}
+    except OSError:
+        names = set()
     if any(_DIV2K_HR.match(n) for n in names) or _DIV2K_HR.match(root.name):
         return "div2k"
     for dirpath, dirnames, _ in os.walk(root):
@@ -145,36 +153,61 @@ def _skip_dir(name: str, siblings: list[str]) -> bool:
     """LR folders of the recognised layouts: we make our own LR from the HR images."""
     if name == "low_res" and "high_res" in siblings:
         return True
-    return bool(_DIV2K_LR.match(name)) and any(_DIV2K_HR.match(s) for s in siblings)
+    return bool(_DIV2K_LR.match(name))
+
+
+def display_path(path: str) -> str:
+    """A path as text that can always be written (undecodable bytes of a file name become U+FFFD)."""
+    return os.fsencode(path).decode("utf-8", "replace")
 
 
 def discover(sources: list[str]) -> tuple[list[Candidate], list[FileResult]]:
-    """Every file to validate, in a stable order, plus problems met while walking."""
+    """Every file to validate, in a stable order, plus problems met while walking.
+
+    Symbolic links are followed, but each folder and each file is taken once, under the first
+    name met (so a link loop ends, and overlapping sources or links add nothing twice)."""
     candidates: list[Candidate] = []
     problems: list[FileResult] = []
+    seen_files: dict[str, str] = {}
+    seen_dirs: set[str] = set()
+
+    def add(path: str, source: str, layout: str) -> None:
+        real = os.path.realpath(path)
+        if real in seen_files:
+            if seen_files[real] != path:
+                problems.append(FileResult(path, False, f"same file as {display_path(seen_files[real])} "
+                                                        "(linked or listed twice)"))
+            return
+        seen_files[real] = path
+        candidates.append(Candidate(path, source, layout))
+
+    def unreadable(error: OSError) -> None:
+        problems.append(FileResult(str(error.filename), False, f"folder not readable ({error.strerror})"))
+
     for source in sources:
         root = Path(source)
         if not root.exists():
             raise DatasetError(f"source folder not found: {source}")
-        if root.is_file():
-            candidates.append(Candidate(str(root), str(root.parent), "file"))
+        if not root.is_dir():
+            add(str(root), str(root.parent), "file")
             continue
         layout = _detect_layout(root)
-        seen_dirs: set[str] = set()
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True,
-                                                     onerror=lambda e: problems.append(
-                                                         FileResult(str(e.filename), False, "folder not readable"))):
+        for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=unreadable):
             real = os.path.realpath(dirpath)
-            if real in seen_dirs:  # a symlink loop, or the same folder linked twice
-                problems.append(FileResult(dirpath, False, "folder already visited (symlink loop)"))
+            if real in seen_dirs:  # a symlink loop, overlapping sources, or a folder linked twice
+                if dirpath != source:
+                    problems.append(FileResult(dirpath, False, "folder already visited (symlink loop or link)"))
                 dirnames[:] = []
                 continue
             seen_dirs.add(real)
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and not _skip_dir(d, dirnames))
+            skipped = [d for d in dirnames if _skip_dir(d, dirnames)]
+            for name in skipped:
+                log.info("ignoring %s: LR images of a known layout (LR is made from HR)",
+                         display_path(os.path.join(dirpath, name)))
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in skipped)
             for name in sorted(filenames):
-                if name.startswith("."):
-                    continue
-                candidates.append(Candidate(os.path.join(dirpath, name), str(root), layout))
+                if not name.startswith("."):
+                    add(os.path.join(dirpath, name), str(root), layout)
     return candidates, problems
 
 
@@ -191,22 +224,25 @@ def _file_key(path: str) -> str:
 
 
 def _process_file(job: tuple[str, dict, str]) -> FileResult:
-    """Validate one file and stage its HR/LR pair (runs in a worker process)."""
+    """Validate one file and stage its HR/LR pair (runs in a worker process).
+
+    Anything wrong with the file becomes a rejection reason; only failing to write the output
+    (disk full, permissions) stops the run."""
     path, params, staging = job
     scale, patch = params["scale"], params["hr_patch"]
     result = FileResult(path=path, kept=False)
     try:
         decoded = read_image(path, max_pixels=params["max_pixels"])
+        notes = list(decoded.notes)
+        if decoded.channels in (1, 2):
+            notes.append("grey converted to RGB")
+        hr = to_rgb8(decoded, notes)
     except ImageError as exc:
         result.reason = str(exc)
         return result
     except Exception as exc:  # never let one file stop the run
-        result.reason = f"unreadable ({type(exc).__name__})"
+        result.reason = f"unreadable ({type(exc).__name__}: {exc})".splitlines()[0]
         return result
-    notes = list(decoded.notes)
-    if decoded.channels in (1, 2):
-        notes.append("grey converted to RGB")
-    hr = to_rgb8(decoded, notes)
     height, width = hr.shape[:2]
     if min(height, width) < patch:
         result.reason = f"smaller than one {patch}x{patch} HR training patch ({width}x{height})"
@@ -220,9 +256,12 @@ def _process_file(job: tuple[str, dict, str]) -> FileResult:
     lr = degrade(hr, scale, params["degradation"])
     hr_path = Path(staging) / "hr" / f"{digest}.png"
     lr_path = Path(staging) / "lr" / f"{digest}.png"
-    if not (hr_path.exists() and lr_path.exists()):
-        save_image(hr_path, hr)
-        save_image(lr_path, lr)
+    try:
+        if not (hr_path.exists() and lr_path.exists()):
+            save_image(hr_path, hr)
+            save_image(lr_path, lr)
+    except OSError as exc:
+        raise DatasetError(f"cannot write {hr_path.parent.parent}: {exc.strerror or exc}") from None
     result.kept = True
     result.sha256 = digest
     result.hr_height, result.hr_width = hr.shape[:2]
@@ -298,42 +337,65 @@ def _params(config: PrepareConfig) -> dict:
 
 
 def _generated_paths(out: Path) -> list[Path]:
-    return [out / PREPARE_INFO_NAME, out / MANIFEST_NAME, out / REJECTED_NAME, out / STAGING, out / "hr",
-            *out.glob("lr_x*")]
+    """What ``prepare`` (and ``cache``) write in ``out``; markers last, so an interrupted removal
+    still leaves the folder recognisable as ours."""
+    return [out / "hr", *sorted(out.glob("lr_x*")), out / CACHE_DIR, out / MANIFEST_NAME, out / REJECTED_NAME,
+            out / STAGING, out / PREPARE_INFO_NAME]
 
 
-def _check_output(out: Path, params: dict, force: bool) -> bool:
-    """True when ``out`` already holds this exact dataset. Refuses to clobber anything else."""
-    for source in params["sources"]:
-        if out.resolve() == Path(source) or Path(source) in out.resolve().parents:
+def _remove_generated(out: Path) -> None:
+    for path in _generated_paths(out):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+
+
+def _check_output(out: Path, params: dict, force: bool) -> str:
+    """What ``out`` holds: ``"done"`` (this dataset, complete), ``"resume"`` (an interrupted run with
+    these parameters) or ``"new"``. Refuses anything else: other parameters without ``force``, and
+    always files that ``prepare`` did not make, or an output that would sit in a source."""
+    if out.exists() and not out.is_dir():
+        raise DatasetError(f"--out {out} is a file, not a folder")
+    resolved = out.resolve()
+    generated = [p.resolve() for p in _generated_paths(out)]
+    for source in map(Path, params["sources"]):
+        if resolved == source or source in resolved.parents:
             raise DatasetError(f"--out {out} is inside the source {source}; choose a folder outside it")
-    info_path = out / PREPARE_INFO_NAME
-    staging_params = out / STAGING / "params.json"
+        if any(source == g or g in source.parents for g in generated):
+            raise DatasetError(f"the source {source} is inside the output {out}, where prepare writes; "
+                               "choose another --out")
+    info_path, staging_params = out / PREPARE_INFO_NAME, out / STAGING / "params.json"
     previous = None
-    if info_path.is_file():
-        previous = json.loads(info_path.read_text())["parameters"]
-    elif staging_params.is_file():
-        previous = json.loads(staging_params.read_text())
+    try:
+        if info_path.is_file():
+            previous = json.loads(info_path.read_text(encoding="utf-8"))["parameters"]
+        elif staging_params.is_file():
+            previous = json.loads(staging_params.read_text(encoding="utf-8"))
+    except (ValueError, KeyError):
+        raise DatasetError(f"{out} holds a damaged {PREPARE_INFO_NAME}; remove {out} or choose another --out") from None
     if previous is None:
         clashes = [p for p in _generated_paths(out) if p.exists()]
-        if clashes and not force:
-            raise DatasetError(f"{out} already holds {clashes[0].name} not made by `srgan data prepare`; "
-                               "choose an empty folder or pass --force")
-    elif previous != params:
-        if not force:
-            changed = sorted(k for k in params if previous.get(k) != params[k])
-            raise DatasetError(f"{out} was prepared with other parameters ({', '.join(changed)}); "
-                               "choose another --out or pass --force to rebuild it")
-    elif info_path.is_file():
-        return True
-    else:
-        return False  # an interrupted run with the same parameters: resume it
-    for path in _generated_paths(out):  # --force: remove only what prepare makes
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
-    return False
+        if clashes:
+            raise DatasetError(f"{out} already holds {clashes[0].name}, which `srgan data prepare` did not make; "
+                               "choose another --out")
+        return "new"
+    if previous == params:
+        return "done" if info_path.is_file() else "resume"
+    if not force:
+        changed = sorted(k for k in params if previous.get(k) != params[k])
+        raise DatasetError(f"{out} was prepared with other parameters ({', '.join(changed)}); "
+                           "choose another --out or pass --force to rebuild it")
+    _remove_generated(out)  # --force: remove only what prepare made
+    return "new"
+
+
+def _fingerprint(candidates: list[Candidate]) -> str:
+    """Identity of the source files (path, size, modification time) of a run."""
+    digest = hashlib.sha256()
+    for candidate in sorted(candidates, key=lambda c: c.path):
+        digest.update(_file_key(candidate.path).encode() + b"\n")
+    return digest.hexdigest()
 
 
 def _summary_from_disk(out: Path) -> PrepareSummary:
@@ -359,41 +421,48 @@ def prepare_dataset(config: PrepareConfig, progress: bool = True) -> PrepareSumm
     config.validate()
     out = Path(config.out)
     params = _params(config)
-    if _check_output(out, params, config.force):
-        return _summary_from_disk(out)
+    state = _check_output(out, params, config.force)
+    candidates, problems = discover(config.sources)
+    fingerprint = _fingerprint(candidates)
+    if state == "done":
+        recorded = json.loads((out / PREPARE_INFO_NAME).read_text(encoding="utf-8")).get("sources_fingerprint")
+        if recorded == fingerprint:
+            return _summary_from_disk(out)
+        if not config.force:
+            raise DatasetError(f"the source files changed since {out} was prepared; pass --force to rebuild it "
+                               "(the split will change) or choose another --out")
+        _remove_generated(out)
 
     staging = out / STAGING
     (staging / "results").mkdir(parents=True, exist_ok=True)
-    (staging / "params.json").write_text(json.dumps(params, indent=2))
+    (staging / "params.json").write_text(json.dumps(params, indent=2), encoding="utf-8")
 
-    candidates, problems = discover(config.sources)
     results: dict[str, FileResult] = {}
     todo = []
     for candidate in candidates:
         cached = staging / "results" / f"{_file_key(candidate.path)}.json"
-        if cached.is_file():
-            results[candidate.path] = FileResult(**json.loads(cached.read_text()))
-        else:
+        try:
+            results[candidate.path] = FileResult(**json.loads(cached.read_text(encoding="utf-8")))
+            results[candidate.path].path = candidate.path
+        except (OSError, ValueError, TypeError):  # not done yet (or a torn write): do it
             todo.append(candidate.path)
     if results:
         log.info("resuming: %d of %d files already processed", len(results), len(candidates))
 
-    workers = config.workers or os.cpu_count() or 1
+    workers = min(config.workers or os.cpu_count() or 1, max(1, len(todo)))
     jobs = [(path, params, str(staging)) for path in todo]
-    bar = tqdm(total=len(jobs), desc="prepare", unit="img", disable=not progress)
-    if workers > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
-            outcomes = pool.map(_process_file, jobs, chunksize=1)
-            for result in outcomes:
-                _record(result, staging, results)
+    with tqdm(total=len(jobs), desc="prepare", unit="img", disable=not progress) as bar:
+        if workers > 1:
+            with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+                for result in pool.map(_process_file, jobs, chunksize=1):
+                    _record(result, staging, results)
+                    bar.update()
+        else:
+            for job in jobs:
+                _record(_process_file(job), staging, results)
                 bar.update()
-    else:
-        for job in jobs:
-            _record(_process_file(job), staging, results)
-            bar.update()
-    bar.close()
 
-    summary = _publish(config, params, out, staging, candidates, results, problems)
+    summary = _publish(config, params, fingerprint, out, staging, candidates, results, problems)
     shutil.rmtree(staging, ignore_errors=True)
     return summary
 
@@ -402,12 +471,21 @@ def _record(result: FileResult, staging: Path, results: dict[str, FileResult]) -
     results[result.path] = result
     cache = staging / "results" / f"{_file_key(result.path)}.json"
     tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(result)))
+    tmp.write_text(json.dumps(asdict(result), ensure_ascii=True), encoding="utf-8")
     tmp.replace(cache)
 
 
-def _publish(config: PrepareConfig, params: dict, out: Path, staging: Path, candidates: list[Candidate],
-             results: dict[str, FileResult], problems: list[FileResult]) -> PrepareSummary:
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:  # no hard links here (another file system, FAT, ...)
+        shutil.copyfile(source, target)
+
+
+def _publish(config: PrepareConfig, params: dict, fingerprint: str, out: Path, staging: Path,
+             candidates: list[Candidate], results: dict[str, FileResult],
+             problems: list[FileResult]) -> PrepareSummary:
     rejected: list[tuple[str, str]] = [(p.path, p.reason) for p in problems]
     first_by_hash: dict[str, FileResult] = {}
     for candidate in candidates:
@@ -415,10 +493,14 @@ def _publish(config: PrepareConfig, params: dict, out: Path, staging: Path, cand
         if not result.kept:
             rejected.append((result.path, result.reason))
         elif result.sha256 in first_by_hash:
-            rejected.append((result.path, f"duplicate (same pixels as {first_by_hash[result.sha256].path})"))
+            rejected.append((result.path,
+                             f"duplicate (same pixels as {display_path(first_by_hash[result.sha256].path)})"))
         else:
             first_by_hash[result.sha256] = result
 
+    # Staged files stay until the end, so an interrupted publish is simply done again.
+    for path in [out / "hr", *out.glob("lr_x*")]:
+        shutil.rmtree(path, ignore_errors=True)
     assignment = assign_splits(list(first_by_hash), config.split, config.seed)
     used_ids: set[str] = set()
     rows: list[ManifestRow] = []
@@ -430,28 +512,28 @@ def _publish(config: PrepareConfig, params: dict, out: Path, staging: Path, cand
         used_ids.add(image_id)
         split = assignment[digest]
         hr_rel, lr_rel = f"hr/{split}/{image_id}.png", f"{lr_root}/{split}/{image_id}.png"
-        for kind, rel in (("hr", hr_rel), ("lr", lr_rel)):
-            target = out / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / kind / f"{digest}.png", target)
+        _link_or_copy(staging / "hr" / f"{digest}.png", out / hr_rel)
+        _link_or_copy(staging / "lr" / f"{digest}.png", out / lr_rel)
         rows.append(ManifestRow(
             id=image_id, split=split, hr_path=hr_rel, lr_path=lr_rel,
-            source_path=os.path.abspath(result.path).encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
+            source_path=display_path(os.path.abspath(result.path)),
             hr_width=result.hr_width, hr_height=result.hr_height, lr_width=result.lr_width,
             lr_height=result.lr_height, sha256=digest, degradation=config.degradation, scale=config.scale,
             notes="; ".join(result.notes)))
     rows.sort(key=lambda r: (SPLITS.index(r.split), r.id))
     write_manifest(out / MANIFEST_NAME, rows)
-    with open(out / REJECTED_NAME, "w", newline="", encoding="utf-8") as fh:
+    tmp = out / f"{REJECTED_NAME}.tmp"
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["path", "reason"])
         for path, reason in rejected:
-            writer.writerow([path.encode("utf-8", "surrogateescape").decode("utf-8", "replace"), reason])
+            writer.writerow([display_path(path), reason])
+    tmp.replace(out / REJECTED_NAME)
     counts = Counter(r.split for r in rows)
     info = {"srgan_version": __version__, "parameters": params, "scale": config.scale,
             "degradation": config.degradation, "counts": {s: counts.get(s, 0) for s in SPLITS},
-            "rejected": len(rejected)}
+            "rejected": len(rejected), "sources_fingerprint": fingerprint}
     tmp = out / f"{PREPARE_INFO_NAME}.tmp"
-    tmp.write_text(json.dumps(info, indent=2))
+    tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
     tmp.replace(out / PREPARE_INFO_NAME)  # written last: its presence marks a complete dataset
     return PrepareSummary(out, len(rows), Counter(_reason_kind(r) for _, r in rejected), dict(counts))

@@ -34,24 +34,27 @@ def _load(name: str) -> np.ndarray:
 def write_sample(out_dir: str | Path, names: tuple[str, ...] = SAMPLE_IMAGES) -> list[Path]:
     """Write the sample images as PNG into ``out_dir``.
 
-    Existing files with the same pixels are kept as they are; a different file with the same
-    name is never overwritten (a clear error instead).
+    Existing files with the same pixels are kept as they are (not rewritten); a different file
+    with the same name is never overwritten: a clear error, before anything is written.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in names:
-        image = _load(name)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DatasetError(f"--out {out_dir} is a file, not a folder")
+    images = {name: _load(name) for name in names}
+    missing = []
+    for name, image in images.items():
         path = out_dir / f"{name}.png"
-        if path.exists():
-            try:
-                same = np.array_equal(read_image(path).pixels.squeeze(), image.squeeze())
-            except Exception:
-                same = False
-            if not same:
-                raise DatasetError(f"{path} exists and is not the sample image; choose another --out")
-        else:
-            save_image(path, image)
-        written.append(path)
-    log.info("sample data: %d images in %s", len(written), out_dir)
-    return written
+        if not path.exists() and not path.is_symlink():
+            missing.append(name)
+            continue
+        try:
+            same = np.array_equal(read_image(path).pixels.squeeze(), image.squeeze())
+        except Exception:
+            same = False
+        if not same:
+            raise DatasetError(f"{path} exists and is not the sample image; choose another --out")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in missing:
+        save_image(out_dir / f"{name}.png", images[name])
+    log.info("sample data: %d images in %s (%d written)", len(names), out_dir, len(missing))
+    return [out_dir / f"{name}.png" for name in names]
