@@ -13,7 +13,7 @@ from srgan.data.degrade import degrade
 from srgan.data.eda import run_eda
 from srgan.data.eda.items import EdaItem, select_sample
 from srgan.data.eda.noise import _sigma_numpy, noise_sigma
-from srgan.data.eda.spectrum import energy_share_above, radial_profile
+from srgan.data.eda.spectrum import energy_share_above, power_spectrum, radial_profile
 from srgan.data.eda.stats import colourfulness, summarise
 from srgan.data.manifest import ManifestRow, write_manifest
 from srgan.utils.image import save_image
@@ -185,10 +185,11 @@ def test_noise_numpy_port_matches_skimage():
 
 def test_spectrum_of_white_noise_is_flat():
     noise = np.random.default_rng(0).normal(0, 3, (128, 128))
-    profile = radial_profile(noise)
+    spectrum = power_spectrum(noise)
+    profile = radial_profile(spectrum)
     assert np.nanmedian(profile) == pytest.approx(9.0, rel=0.1)  # power density = variance
     # Share above 0.25 cycles/px = the area of the frequency square outside that radius.
-    assert energy_share_above(noise, 0.25) == pytest.approx(1 - np.pi * 0.25**2, abs=0.03)
+    assert energy_share_above(spectrum, 0.25) == pytest.approx(1 - np.pi * 0.25**2, abs=0.03)
 
 
 def test_colourfulness_and_summary():

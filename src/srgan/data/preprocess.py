@@ -271,7 +271,8 @@ class ColorJitter:
         _check_rgb8(lr, "color_jitter")
         pivot = float(hr.reshape(-1, 3).mean(axis=0) @ _LUMA)
         matrix, offset = self.affine(self.draw(rng), pivot)
-        return tuple(_to_uint8(img.astype(np.float64) @ matrix.T + offset) for img in (lr, hr))  # type: ignore[return-value]
+        lr_out, hr_out = (_to_uint8(img.astype(np.float64) @ matrix.T + offset) for img in (lr, hr))
+        return lr_out, hr_out
 
 
 def _hue_rotation(turns: float) -> np.ndarray:

@@ -7,6 +7,7 @@ A plain folder has no LR images: each HR image is mod-cropped and area-downsampl
 from __future__ import annotations
 
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,19 +60,28 @@ def discover(dataset_dir: str | Path) -> EdaSource:
 
     items = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        # Hidden folders and earlier EDA reports (their plots are PNGs too) are not data.
+        dirnames[:] = sorted(d for d in dirnames
+                             if not d.startswith(".") and not (Path(dirpath) / d / "eda.json").is_file())
         rel_dir = Path(dirpath).relative_to(root)
         # Images in sub-folders are counted per top-level sub-folder (e.g. T91 vs BSDS200).
-        split = rel_dir.parts[0] if rel_dir.parts else FOLDER_SPLIT
-        for name in sorted(filenames):
-            if is_image_path(name) and not name.startswith("."):
-                item_id = (rel_dir / Path(name).stem).as_posix()
-                items.append(EdaItem(item_id, split, str(Path(dirpath) / name)))
+        split = printable(rel_dir.parts[0]) if rel_dir.parts else FOLDER_SPLIT
+        names = sorted(n for n in filenames if is_image_path(n) and not n.startswith("."))
+        stems = Counter(Path(n).stem for n in names)
+        for name in names:
+            # The stem, or the whole name when two files share it (a.png, a.jpg): ids stay unique.
+            item_id = (rel_dir / (Path(name).stem if stems[Path(name).stem] == 1 else name)).as_posix()
+            items.append(EdaItem(printable(item_id), split, str(Path(dirpath) / name)))
     if not items:
         raise DatasetError(f"no images found in {root} (and it is not a prepared dataset: no {MANIFEST_NAME})")
     notes = [f"{root} is a plain folder of images, not a prepared dataset: every image is analysed as HR, "
              f"and its LR is made on the fly by area downsampling x{FOLDER_SCALE} of the mod-cropped image."]
     return EdaSource(root, "folder", FOLDER_SCALE, "area", items, notes)
+
+
+def printable(name: str) -> str:
+    """A file name as text that plots, HTML and CSV can hold (undecodable bytes become U+FFFD)."""
+    return os.fsencode(name).decode("utf-8", "replace")
 
 
 def select_sample(items: list[EdaItem], sample: int | None, seed: int) -> list[EdaItem]:

@@ -27,7 +27,7 @@ from srgan.data.eda.analyse import (
     central_crops,
     default_workers,
 )
-from srgan.data.eda.items import EdaSource, discover, load_pair, select_sample
+from srgan.data.eda.items import EdaSource, discover, load_pair, printable, select_sample
 from srgan.data.eda.noise import estimator_name
 from srgan.data.eda.preview import PREVIEW_CROP, configured_ops
 from srgan.data.eda.spectrum import bin_centres
@@ -233,7 +233,7 @@ def run_eda(dataset_dir: str | Path, out_dir: str | Path, sample: int | None = N
     log.info("analysing %d of %d images of %s", len(items), len(source.items), source.path)
 
     results = analyse_all(items, source.scale, workers, progress)
-    skipped = [{"id": r.item.id, "split": r.item.split, "path": r.item.hr_path, "reason": r.error}
+    skipped = [{"id": r.item.id, "split": r.item.split, "path": printable(r.item.hr_path), "reason": r.error}
                for r in results if r.error is not None]
     results = [r for r in results if r.error is None]
     for entry in skipped:

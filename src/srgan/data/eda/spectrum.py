@@ -12,6 +12,7 @@ not depend on the image size and spectra of different images can be averaged.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -20,49 +21,49 @@ N_BINS = 64  # radial bins over [0, 0.5] cycles/pixel
 
 
 @lru_cache(maxsize=16)
-def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(Hann window, radial frequency of each FFT cell, its bin index) for one image size."""
+def _grid(height: int, width: int) -> tuple[np.ndarray, ...]:
+    """(Hann window, radius, bin index, rfft weight, cells per bin) for one image size."""
     window = np.outer(np.hanning(height), np.hanning(width)).astype(np.float64)
     fy = np.fft.fftfreq(height)[:, None]
     fx = np.fft.rfftfreq(width)[None, :]
     radius = np.sqrt(fy**2 + fx**2)
     bins = np.minimum((radius / 0.5 * N_BINS).astype(np.int64), N_BINS)  # corners > 0.5 -> N_BINS
     bins[0, 0] = N_BINS  # DC is zero after the mean is removed: it would drag the first bin down
-    return window, radius, bins
-
-
-def power_spectrum(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(power, radius, bin index) of a grey image over the half-plane of a real FFT.
-
-    The real FFT stores each frequency pair once, except the columns 0 and Nyquist; ``weight``
-    below corrects for that so energies sum as over the full plane.
-    """
-    height, width = grey.shape
-    window, radius, bins = _grid(height, width)
-    data = np.asarray(grey, dtype=np.float64)
-    data = (data - (data * window).sum() / window.sum()) * window
-    power = np.abs(np.fft.rfft2(data)) ** 2 / (window**2).sum()
-    return power * _rfft_weight(height, width), radius, bins
-
-
-@lru_cache(maxsize=16)
-def _rfft_weight(height: int, width: int) -> np.ndarray:
+    # The real FFT stores each +/- frequency pair once, except columns 0 and (even width) Nyquist:
+    # weighting by 2 makes sums over the half-plane equal sums over the full plane.
     weight = np.full((1, width // 2 + 1), 2.0)
     weight[0, 0] = 1.0
     if width % 2 == 0:
         weight[0, -1] = 1.0
-    return weight
+    cells = np.bincount(bins.ravel(), weights=np.broadcast_to(weight, bins.shape).ravel(), minlength=N_BINS + 1)
+    return window, radius, bins, weight, cells
 
 
-def radial_profile(grey: np.ndarray) -> np.ndarray:
-    """(N_BINS,) mean power per unit frequency area in each radial bin up to 0.5 cycles/pixel."""
-    power, _, bins = power_spectrum(grey)
+@dataclass(frozen=True)
+class Spectrum:
+    """Power of a grey image over the half-plane of a real FFT, with each cell's radius and bin."""
+
+    power: np.ndarray  # weighted so sums equal sums over the full plane
+    radius: np.ndarray  # cycles/pixel
+    bins: np.ndarray  # radial bin index; N_BINS = outside [0, 0.5] or DC
+    cells: np.ndarray  # (N_BINS + 1,) full-plane cell count per bin
+
+
+def power_spectrum(grey: np.ndarray) -> Spectrum:
+    """The windowed power spectrum of a grey image (computed once, read by the functions below)."""
     height, width = grey.shape
-    cells = np.bincount(bins.ravel(), weights=_rfft_weight(height, width).repeat(bins.shape[0], 0).ravel(),
-                        minlength=N_BINS + 1)
-    energy = np.bincount(bins.ravel(), weights=power.ravel(), minlength=N_BINS + 1)
+    window, radius, bins, weight, cells = _grid(height, width)
+    data = np.asarray(grey, dtype=np.float64)
+    data = (data - (data * window).sum() / window.sum()) * window
+    power = np.abs(np.fft.rfft2(data)) ** 2 / (window**2).sum()
+    return Spectrum(power * weight, radius, bins, cells)
+
+
+def radial_profile(spectrum: Spectrum) -> np.ndarray:
+    """(N_BINS,) mean power per frequency cell in each radial bin up to 0.5 cycles/pixel (NaN if empty)."""
+    energy = np.bincount(spectrum.bins.ravel(), weights=spectrum.power.ravel(), minlength=N_BINS + 1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        profile = energy / cells
+        profile = energy / spectrum.cells
     return profile[:N_BINS]
 
 
@@ -71,26 +72,22 @@ def bin_centres() -> np.ndarray:
     return (np.arange(N_BINS) + 0.5) * (0.5 / N_BINS)
 
 
-def energy_share_above(grey: np.ndarray, cutoff: float) -> float:
+def energy_share_above(spectrum: Spectrum, cutoff: float) -> float:
     """Share of the image's non-DC spectral energy at radial frequencies above ``cutoff``.
 
     Used as the high-frequency energy ratio: with ``cutoff = 0.25`` (half of Nyquist) on an image's
     own grid, or with the LR cut-off ``0.5 / scale`` on HR and on bicubic-upscaled LR.
     """
-    power, radius, _ = power_spectrum(grey)
-    total = power[radius > 0].sum()
-    return float(power[radius > cutoff].sum() / total) if total > 0 else 0.0
+    total = spectrum.power[spectrum.radius > 0].sum()
+    return float(spectrum.power[spectrum.radius > cutoff].sum() / total) if total > 0 else 0.0
 
 
-def detail_kept(hr_grey: np.ndarray, upscaled_grey: np.ndarray, scale: int) -> float:
+def detail_kept(hr: Spectrum, upscaled: Spectrum, scale: int) -> float:
     """Share of HR detail energy that the bicubic-upscaled LR still has.
 
     "Detail" is the band above half the LR cut-off (``0.25 / scale`` cycles per HR pixel): the top
     octave LR can represent plus everything above it. 1 = all of it kept, 0 = none.
     """
-    cutoff = 0.25 / scale
-    hr_power, radius, _ = power_spectrum(hr_grey)
-    up_power, _, _ = power_spectrum(upscaled_grey)
-    band = radius > cutoff
-    hr_energy = hr_power[band].sum()
-    return float(up_power[band].sum() / hr_energy) if hr_energy > 0 else 0.0
+    band = hr.radius > 0.25 / scale
+    hr_energy = hr.power[band].sum()
+    return float(upscaled.power[band].sum() / hr_energy) if hr_energy > 0 else 0.0
