@@ -238,6 +238,8 @@ def run_eda(dataset_dir: str | Path, out_dir: str | Path, sample: int | None = N
     results = [r for r in results if r.error is None]
     for entry in skipped:
         log.warning("skipped %s: %s", entry["path"], entry["reason"])
+    if skipped:
+        log.warning("skipped %d of %d images (reasons above and in the report)", len(skipped), len(items))
     if not results:
         raise DatasetError(f"none of the {len(items)} images could be analysed; first: {skipped[0]['reason']}")
     analysis_seconds = time.perf_counter() - started
