@@ -20,6 +20,7 @@ import os
 import struct
 import uuid
 import warnings
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -78,6 +79,27 @@ def _png_bit_depth(head: bytes) -> int | None:
     if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 26 and head[12:16] == b"IHDR":
         return head[24]
     return None
+
+
+def _check_png_chunks(data: bytes) -> None:
+    """Walk a PNG's chunks: a bad checksum or a missing IEND is a damaged file. libpng refuses both;
+    Pillow checks neither for pixel data and would decode the damage as pixels."""
+    view, pos = memoryview(data), 8
+    while pos + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", view[pos:pos + 8])
+        end = pos + 12 + length
+        if end > len(data):
+            break
+        if zlib.crc32(view[pos + 4:end - 4]) != struct.unpack(">I", view[end - 4:end])[0]:
+            raise ImageError(f"corrupt PNG (bad checksum in its {kind.decode('ascii', 'backslashreplace')} chunk)")
+        if kind == b"IEND":
+            return
+        pos = end
+    raise ImageError("truncated PNG (no IEND chunk)")
+
+
+_SIGNATURES = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"), (b"BM", "BMP"),
+               (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"RIFF", "WebP"))
 
 
 def _apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
@@ -139,6 +161,10 @@ def _pil_to_array(img, notes: list[str]) -> np.ndarray:
     if img.mode.startswith("I;16") or img.mode in ("I", "F"):
         array = np.asarray(img)
         if array.dtype.kind == "f":
+            array = np.nan_to_num(array, nan=0.0, posinf=65535.0, neginf=0.0)
+            if array.max(initial=0.0) <= 1.0:  # the usual float convention: [0, 1]
+                notes.append("floating-point [0, 1] scaled to 16-bit")
+                array = array * 65535.0
             array = np.clip(np.rint(array), 0, 65535)
         else:
             array = np.clip(array.astype(np.int64), 0, 65535)
@@ -192,7 +218,11 @@ def decode_image_bytes(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS)
             warnings.simplefilter("ignore")
             img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise ImageError("not an image (unrecognised format)") from None
+        # A known signature with a header Pillow cannot parse is a damaged file, not "not an image".
+        kind = next((name for magic, name in _SIGNATURES if data.startswith(magic)), None)
+        if kind is None:
+            raise ImageError("not an image (unrecognised format)") from None
+        raise ImageError(f"not a readable {kind} (damaged or truncated header)") from None
     except Exception as exc:  # Pillow raises many types for malformed headers
         raise ImageError(f"not a readable image ({type(exc).__name__}: {exc})".splitlines()[0]) from None
 
@@ -214,15 +244,17 @@ def decode_image_bytes(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS)
         orientation = int(img.getexif().get(0x0112, 1))
     except Exception:
         orientation = 1
+    if orientation not in range(1, 9):
+        notes.append(f"invalid EXIF orientation {orientation} ignored")
+        orientation = 1
     if orientation != 1:
         notes.append(f"EXIF orientation {orientation} applied")
 
     bits = None
     if fmt == "PNG":
-        # Pillow decodes a PNG cut after its last pixel row without complaint; the file is still
-        # truncated (no IEND chunk), so it is refused like any other truncated file.
-        if data.rfind(b"IEND") < 0:
-            raise ImageError("truncated PNG (no IEND chunk)")
+        # Pillow decodes a PNG cut after its last pixel row, or with damaged pixel data, without
+        # complaint: the chunk checksums and the IEND chunk say whether the file is whole.
+        _check_png_chunks(data)
         bits = _png_bit_depth(data[:32])
     elif fmt == "TIFF":
         try:
