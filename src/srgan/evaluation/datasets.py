@@ -83,8 +83,8 @@ def _image_files(folder: Path, dataset: str) -> tuple[list[Path], list[Skipped]]
     """Image files directly in ``folder`` (sorted) and the other visible files, as skipped."""
     images, skipped = [], []
     for path in sorted(folder.iterdir(), key=lambda p: p.name):
-        if path.name.startswith(".") or not path.is_file():
-            continue
+        if path.name.startswith(".") or path.is_dir():
+            continue  # broken links and pipes named like images go on, to be skipped with a reason
         if is_image_path(path):
             images.append(path)
         elif path.suffix.lower() not in (".txt", ".md", ".csv", ".json"):

@@ -66,11 +66,14 @@ def collect_inputs(specs: Iterable[str]) -> tuple[list[tuple[Path, Path]], list[
     for spec in specs:
         path = Path(spec)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and is_image_path(p))
-            if not files:
+            files = sorted(p for p in path.rglob("*") if is_image_path(p) and not p.is_dir())
+            if not any(p.is_file() for p in files):
                 problems.append(f"{spec}: folder holds no images")
             for file in files:
-                add(file, file.relative_to(path))
+                if file.is_file():
+                    add(file, file.relative_to(path))
+                else:  # said, not silently dropped: a broken link, a link loop, a pipe
+                    problems.append(f"{file}: {_not_a_file(file)}")
         elif path.is_file():
             add(path, Path(path.name))
         elif _GLOB_CHARS & set(spec):
@@ -83,6 +86,13 @@ def collect_inputs(specs: Iterable[str]) -> tuple[list[tuple[Path, Path]], list[
         else:
             problems.append(f"{spec}: no such file or folder")
     return found, problems
+
+
+def _not_a_file(path: Path) -> str:
+    """Why an image-named entry that is not a folder is not a regular file either."""
+    if path.is_symlink():
+        return "broken symbolic link (its target is missing, or the link is a loop): skipped"
+    return "not a regular file (a pipe, socket or device): skipped"
 
 
 def normalise_ext(ext: str | None) -> str | None:

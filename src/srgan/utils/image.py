@@ -222,7 +222,7 @@ def decode_image_bytes(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS)
         kind = next((name for magic, name in _SIGNATURES if data.startswith(magic)), None)
         if kind is None:
             raise ImageError("not an image (unrecognised format)") from None
-        raise ImageError(f"not a readable {kind} (damaged or truncated header)") from None
+        raise ImageError(f"not an image (damaged {kind} header)") from None
     except Exception as exc:  # Pillow raises many types for malformed headers
         raise ImageError(f"not a readable image ({type(exc).__name__}: {exc})".splitlines()[0]) from None
 
