@@ -14,6 +14,7 @@ import multiprocessing
 import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -162,10 +163,18 @@ def analyse_all(items: list[EdaItem], scale: int, workers: int | None = None,
             # this. The fork server is a fresh single-threaded process that forks the workers.
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-            with _single_threaded_blas(), ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                                              initializer=_init_worker) as pool:
-                for result in pool.map(_analyse_job, jobs, chunksize=chunksize):
-                    results.append(result)
+            try:
+                with _single_threaded_blas(), ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                                                  initializer=_init_worker) as pool:
+                    for result in pool.map(_analyse_job, jobs, chunksize=chunksize):
+                        results.append(result)
+                        bar.update()
+            except BrokenProcessPool as exc:
+                # E.g. a script piped through stdin, which fresh workers cannot re-import: finish here.
+                log.warning("worker processes failed (%s); analysing the remaining %d images in this process",
+                            exc, len(jobs) - len(results))
+                for job in jobs[len(results):]:
+                    results.append(_analyse_job(job))
                     bar.update()
     finally:
         bar.close()

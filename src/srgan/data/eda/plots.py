@@ -1,4 +1,4 @@
-"""The report's matplotlib figures, each written as a PNG; HR is blue, LR orange, bicubic green.
+"""The report's matplotlib charts, each written as a PNG; HR is blue, LR orange, bicubic green.
 
 Every function takes plain numbers or arrays (nothing from the analysis objects), writes one
 file and returns its path.
@@ -21,9 +21,8 @@ HR_COLOUR, LR_COLOUR, BICUBIC_COLOUR = "tab:blue", "tab:orange", "tab:green"
 DPI = 90
 
 
-def _save(fig: plt.Figure, path: Path, tight: bool = True) -> Path:
-    if tight:
-        fig.tight_layout()
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
@@ -129,66 +128,3 @@ def plot_spectrum(path: Path, freqs: np.ndarray, hr: np.ndarray, lr_freqs: np.nd
     ax2.set_title("detail kept per frequency")
     ax2.legend(fontsize=8)
     return _save(fig, path)
-
-
-def plot_image_grid(path: Path, rows: list[list[np.ndarray]], row_titles: list[str], col_titles: list[str],
-                    boxes: list[tuple[int, int, int, int] | None] | None = None, cell: float = 2.6) -> Path:
-    """A grid of images; ``boxes`` draws one (x, y, w, h) rectangle on the first image of a row."""
-    from matplotlib.patches import Rectangle
-
-    n_cols = max(len(r) for r in rows)
-    fig, axes = plt.subplots(len(rows), n_cols, figsize=(cell * n_cols, cell * len(rows) + 0.3), squeeze=False)
-    # Fixed margins instead of tight_layout: measuring every image axis costs more than drawing it.
-    fig.subplots_adjust(left=0.03, right=0.995, bottom=0.01, top=1 - 0.3 / (cell * len(rows) + 0.3),
-                        wspace=0.04, hspace=0.06)
-    display_px = int(cell * DPI * 1.5)
-    for r, images in enumerate(rows):
-        for c in range(n_cols):
-            ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c >= len(images):
-                ax.axis("off")
-                continue
-            ax.imshow(_fit(images[c], display_px), interpolation="nearest")
-            if r == 0 and c < len(col_titles):
-                ax.set_title(col_titles[c], fontsize=9)
-            if c == 0:
-                ax.set_ylabel(row_titles[r], fontsize=8)
-                if boxes and boxes[r] is not None:
-                    factor = _fit(images[c], display_px).shape[0] / images[c].shape[0]
-                    x, y, w, h = (v * factor for v in boxes[r])
-                    ax.add_patch(Rectangle((x, y), w, h, fill=False, edgecolor="yellow", linewidth=1.5))
-    return _save(fig, path, tight=False)
-
-
-def _fit(image: np.ndarray, max_px: int) -> np.ndarray:
-    """Shrink (area) an image larger than it can be shown, so the PNG is drawn and stored faster."""
-    import cv2
-
-    factor = max_px / max(image.shape[:2])
-    if factor >= 1:
-        return image
-    size = (max(1, round(image.shape[1] * factor)), max(1, round(image.shape[0] * factor)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-
-
-def plot_thumbnails(path: Path, groups: list[tuple[str, list[tuple[np.ndarray, str]]]]) -> Path:
-    """One row per group (title, [(thumbnail, caption), ...])."""
-    n_cols = max((len(images) for _, images in groups), default=1)
-    fig, axes = plt.subplots(len(groups), n_cols, figsize=(2.3 * n_cols, 2.5 * len(groups)), squeeze=False)
-    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.05, top=0.99, wspace=0.05, hspace=0.3)
-    for r, (title, images) in enumerate(groups):
-        for c in range(n_cols):
-            ax = axes[r, c]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if c >= len(images):
-                ax.axis("off")
-                continue
-            thumb, caption = images[c]
-            ax.imshow(thumb)
-            ax.set_xlabel(caption, fontsize=7)
-            if c == 0:
-                ax.set_ylabel(title, fontsize=10)
-    return _save(fig, path, tight=False)

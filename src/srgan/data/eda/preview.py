@@ -72,7 +72,7 @@ def _rescale_for_display(channel: np.ndarray) -> np.ndarray:
 def preview_op(op: Operator, index: int, crops: list[tuple[str, np.ndarray, np.ndarray]], scale: int,
                plots_dir: Path, seed: int) -> dict:
     """Run one operator on the preview crops; returns its JSON section (figure path relative)."""
-    from srgan.data.eda.plots import plot_image_grid
+    from srgan.data.eda.grids import image_grid
 
     name = op_name(op)
     entry: dict = {"op": name, "stage": op.stage, "params": op_params(op), "images": [c[0] for c in crops]}
@@ -82,7 +82,7 @@ def preview_op(op: Operator, index: int, crops: list[tuple[str, np.ndarray, np.n
         afters = [op(hr) for _, hr, _ in crops]
         before_rows = [measure(hr) for _, hr, _ in crops]
         after_rows = [measure(after) for after in afters]
-        plot_image_grid(figure, [[hr for _, hr, _ in crops], afters], ["before", "after"], ids)
+        image_grid(figure, [[hr for _, hr, _ in crops], afters], ids, ["before", "after"])
     elif op.stage == "online":
         before_rows, after_rows, hr_afters, lr_afters, mismatch, draws, clipped_share = [], [], [], [], [], [], []
         for i, (_, hr, lr) in enumerate(crops):
@@ -103,8 +103,8 @@ def preview_op(op: Operator, index: int, crops: list[tuple[str, np.ndarray, np.n
         entry["draws"] = draws
         entry["pair_mismatch_max"] = max(mismatch)  # grey levels, over pixels without clipping
         entry["clipped_share"] = float(np.mean(clipped_share))
-        plot_image_grid(figure, [[hr for _, hr, _ in crops], hr_afters, lr_afters],
-                        ["HR before", "HR after", f"LR after (x{scale} nearest)"], ids)
+        image_grid(figure, [[hr for _, hr, _ in crops], hr_afters, lr_afters], ids,
+                   ["HR before", "HR after", f"LR after (shown x{scale} nearest)"])
     else:
         before_rows = [measure(hr) for _, hr, _ in crops]
         outputs = [op(hr) for _, hr, _ in crops]
@@ -117,8 +117,8 @@ def preview_op(op: Operator, index: int, crops: list[tuple[str, np.ndarray, np.n
         entry["roundtrip_max_error"] = float(max(errors))  # grey levels; < 0.5 means rounding recovers it
         if isinstance(op, ColorSpace):
             rows = [[_rescale_for_display(out[..., c]) for c in range(3)] for out in outputs]
-            plot_image_grid(figure, [[np.dstack([ch] * 3) for ch in row] for row in rows], ids,
-                            [f"{op.space} channel {c}" for c in range(3)])
+            grey = [[(np.dstack([ch] * 3) * 255).astype(np.uint8) for ch in row] for row in rows]
+            image_grid(figure, grey, [f"{op.space} channel {c} (min-max scaled)" for c in range(3)], ids)
         else:
             figure = None
         after_rows = None

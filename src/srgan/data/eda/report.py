@@ -124,7 +124,7 @@ def _zoom_box(hr: np.ndarray) -> tuple[int, int, int, int]:
 
 def _pairs_figure(path: Path, results: list[ImageResult], scale: int) -> list[str]:
     from srgan.data.degrade import upscale_bicubic
-    from srgan.data.eda.plots import plot_image_grid
+    from srgan.data.eda.grids import image_grid
 
     rows, titles, boxes = [], [], []
     for result in results:
@@ -135,11 +135,12 @@ def _pairs_figure(path: Path, results: list[ImageResult], scale: int) -> list[st
         x, y, w, h = _zoom_box(hr)
         crops = [img[y: y + h, x: x + w] for img in (hr, nearest, bicubic)]
         rows.append([hr, nearest, bicubic, *crops])
-        titles.append(result.item.id)
+        titles.append(f"{result.item.id} ({result.item.split}): HR {hr.shape[1]}x{hr.shape[0]}, "
+                      f"LR {lr.shape[1]}x{lr.shape[0]}")
         boxes.append((x, y, w, h))
-    plot_image_grid(path, rows, titles, ["HR", f"LR x{scale} nearest", f"LR x{scale} bicubic",
-                                         "HR zoom", "nearest zoom", "bicubic zoom"], boxes, cell=2.4)
-    return titles
+    image_grid(path, rows, ["HR", f"LR x{scale} nearest", f"LR x{scale} bicubic",
+                            "HR zoom", "nearest zoom", "bicubic zoom"], titles, boxes=boxes, cell=200)
+    return [result.item.id for result in results]
 
 
 def _thumbnail(image: np.ndarray, side: int = 160) -> np.ndarray:
@@ -165,20 +166,22 @@ def _outliers(results: list[ImageResult]) -> dict[str, list[dict]]:
 
 def _outliers_figure(path: Path, outliers: dict[str, list[dict]], by_id: dict[str, ImageResult],
                      scale: int) -> None:
-    from srgan.data.eda.plots import plot_thumbnails
+    from srgan.data.eda.grids import image_grid
 
-    units = {"tiniest": "px", "darkest": "brightness", "noisiest": "sigma", "blurriest": "lap var"}
+    units = {"tiniest": "pixels", "darkest": "brightness", "noisiest": "noise sigma", "blurriest": "Laplacian var"}
     cache: dict[str, np.ndarray] = {}
-    groups = []
+    rows, captions = [], []
     for kind, entries in outliers.items():
-        images = []
+        row, row_captions = [], []
         for entry in entries:
             if entry["id"] not in cache:
                 cache[entry["id"]] = _thumbnail(load_pair(by_id[entry["id"]].item, scale)[0])
             value = f"{entry['value']:,.0f}" if kind == "tiniest" else f"{entry['value']:.3g}"
-            images.append((cache[entry["id"]], f"{entry['id']}\n{units[kind]} {value}"))
-        groups.append((kind, images))
-    plot_thumbnails(path, groups)
+            row.append(cache[entry["id"]])
+            row_captions.append(f"{entry['id']}\n{units[kind]} {value}")
+        rows.append(row)
+        captions.append(row_captions)
+    image_grid(path, rows, row_titles=[f"{kind} HR images" for kind in outliers], captions=captions, cell=160)
 
 
 def _write_csv(path: Path, results: list[ImageResult]) -> None:
