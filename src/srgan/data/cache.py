@@ -6,7 +6,9 @@ training loop, but it keeps whole images (a ragged store: one flat ``uint8`` fil
 an index of offsets and shapes), so random crops are drawn from exactly the same distribution
 as without the cache. The OS page cache keeps hot images in memory; nothing is copied per worker.
 
-Layout: ``DATASET/cache/{split}_{hr,lr}.u8`` and ``DATASET/cache/{split}.json``.
+Layout: ``DATASET/cache/{split}_{hr,lr}.u8`` and ``DATASET/cache/{split}.json``. The index
+records the SHA-256 of ``manifest.csv``: a cache made for another manifest is out of date, and
+``srgan data cache`` rebuilds it.
 """
 
 from __future__ import annotations
@@ -24,15 +26,38 @@ from srgan.errors import DatasetError
 CACHE_DIR = "cache"
 
 
+def read_prepared_png(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of a PNG that ``prepare`` wrote (OpenCV decodes those fastest)."""
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DatasetError(f"cannot read {path}: the prepared dataset is damaged; run `srgan data prepare` again")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
 def _manifest_hash(root: Path) -> str:
     return hashlib.sha256((root / MANIFEST_NAME).read_bytes()).hexdigest()
 
 
 class PatchCache:
-    """Read side of the cache: ``pair(i)`` returns the (LR, HR) uint8 arrays of image ``i``."""
+    """Read side of the cache: ``pair(i)`` returns the (LR, HR) uint8 (H, W, 3) arrays of image
+    ``i`` of the split (manifest order), as read-only views of the memory map."""
 
-    def __init__(self, index: dict, hr: np.memmap, lr: np.memmap) -> None:
-        self.index, self._hr, self._lr = index, hr, lr
+    def __init__(self, root: Path, split: str) -> None:
+        self.root, self.split = Path(root), split
+        index_path, hr_path, lr_path = self.paths(self.root, split)
+        self.index = json.loads(index_path.read_text(encoding="utf-8"))
+        # Plain ndarray views (not np.memmap objects): slicing them is several times cheaper.
+        hr = np.asarray(np.memmap(hr_path, np.uint8, mode="r"))
+        lr = np.asarray(np.memmap(lr_path, np.uint8, mode="r"))
+        self._pairs = [(self._view(lr, item["lr"]), self._view(hr, item["hr"])) for item in self.index["items"]]
+
+    def __getstate__(self) -> dict:  # workers started by spawn/forkserver map the files again
+        return {"root": self.root, "split": self.split}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["root"], state["split"])
 
     @staticmethod
     def paths(root: Path, split: str) -> tuple[Path, Path, Path]:
@@ -41,26 +66,28 @@ class PatchCache:
 
     @classmethod
     def exists(cls, root: str | Path, split: str) -> bool:
-        index_path, _, _ = cls.paths(Path(root), split)
-        if not index_path.is_file():
+        """True when a complete cache of ``split`` made from the current manifest exists."""
+        index_path, hr_path, lr_path = cls.paths(Path(root), split)
+        if not (index_path.is_file() and hr_path.is_file() and lr_path.is_file()):
             return False
-        return json.loads(index_path.read_text())["manifest_sha256"] == _manifest_hash(Path(root))
+        try:
+            recorded = json.loads(index_path.read_text(encoding="utf-8"))["manifest_sha256"]
+        except (ValueError, KeyError):
+            return False
+        return recorded == _manifest_hash(Path(root))
 
     @classmethod
     def open(cls, root: str | Path, split: str) -> PatchCache:
-        index_path, hr_path, lr_path = cls.paths(Path(root), split)
-        index = json.loads(index_path.read_text())
-        return cls(index, np.memmap(hr_path, np.uint8, mode="r"), np.memmap(lr_path, np.uint8, mode="r"))
+        return cls(Path(root), split)
 
     def __len__(self) -> int:
-        return len(self.index["items"])
+        return len(self._pairs)
 
     def pair(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        item = self.index["items"][i]
-        return self._view(self._lr, item["lr"]), self._view(self._hr, item["hr"])
+        return self._pairs[i]
 
     @staticmethod
-    def _view(store: np.memmap, entry: list[int]) -> np.ndarray:
+    def _view(store: np.ndarray, entry: list[int]) -> np.ndarray:
         offset, height, width = entry
         return store[offset:offset + height * width * 3].reshape(height, width, 3)
 
@@ -69,15 +96,18 @@ def build_cache(root: str | Path, splits: tuple[str, ...] = ("train",), progress
     """Write the cache of each split (skipped when an up-to-date one exists). Returns index paths."""
     from tqdm import tqdm
 
-    from srgan.data.datasets import _read_rgb
+    from srgan.data.manifest import SPLITS
 
     root = Path(root)
     made = []
     for split in splits:
+        if split not in SPLITS:
+            raise DatasetError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
         index_path, hr_path, lr_path = PatchCache.paths(root, split)
         if PatchCache.exists(root, split):
             made.append(index_path)
             continue
+        manifest_sha = _manifest_hash(root) if (root / MANIFEST_NAME).is_file() else None
         rows = read_manifest(root, split)
         if not rows:
             raise DatasetError(f"split {split!r} of {root} is empty: nothing to cache")
@@ -88,16 +118,17 @@ def build_cache(root: str | Path, splits: tuple[str, ...] = ("train",), progress
             for row in tqdm(rows, desc=f"cache {split}", unit="img", disable=not progress):
                 entry = {"id": row.id}
                 for kind, fh, rel in (("hr", fh_hr, row.hr_path), ("lr", fh_lr, row.lr_path)):
-                    image = _read_rgb(root / rel)
+                    image = read_prepared_png(root / rel)
                     fh.write(np.ascontiguousarray(image).tobytes())
                     entry[kind] = [offsets[kind], image.shape[0], image.shape[1]]
                     offsets[kind] += image.size
                 items.append(entry)
+        index_path.unlink(missing_ok=True)  # first: a crash below leaves no index, so no stale cache
         os.replace(tmp_hr, hr_path)
         os.replace(tmp_lr, lr_path)
-        index = {"split": split, "manifest_sha256": _manifest_hash(root), "items": items}
+        index = {"split": split, "manifest_sha256": manifest_sha, "items": items}
         tmp_index = index_path.with_suffix(".tmp")
-        tmp_index.write_text(json.dumps(index))
+        tmp_index.write_text(json.dumps(index), encoding="utf-8")
         os.replace(tmp_index, index_path)  # last: the index marks a complete cache
         made.append(index_path)
     return made

@@ -1,0 +1,110 @@
+"""Training-loader throughput: 96x96 HR / 24x24 LR patch pairs per second, plain vs patch cache.
+
+    .venv/bin/python benchmarks/loader.py [--work DIR] [--workers 2] [--batch 16] [--seconds 10]
+
+The dataset is prepared once (bicubic x4) from ``../shared/data/train`` (T91 + BSDS200) into
+``--work`` (default: a folder under the system temp dir, reused by later runs); without the
+shared data it is made from generated images. Then, for the plain loader (PNG decoding per item)
+and for the memory-mapped cache, a DataLoader with ``--workers`` workers is timed over
+``--seconds`` after a warm-up. The machine's core count and load are printed alongside, since
+other processes compete for the same cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "train"
+
+
+def make_generated(folder: Path, count: int = 40) -> list[str]:
+    """Fallback sources: noise, gradients and checkerboards of BSDS-like size."""
+    from srgan.utils.image import save_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:320, 0:480]
+    for i in range(count):
+        path = folder / f"gen{i:03d}.png"
+        if path.exists():
+            continue
+        checker = ((y // (4 + i % 13) + x // (4 + i % 13)) % 2 * 255)
+        gradient = (x * 255 // 479 + y * (i % 5)) % 256
+        noise = rng.integers(0, 256, (320, 480))
+        image = np.stack([checker, gradient, noise], axis=2).astype(np.uint8)
+        save_image(path, image)
+    return [str(folder)]
+
+
+def prepare(work: Path) -> Path:
+    from srgan.data.cache import build_cache
+    from srgan.data.prepare import PrepareConfig, prepare_dataset
+
+    sources = [str(SHARED_TRAIN / name) for name in ("T91", "BSDS200")]
+    if not all(Path(s).is_dir() for s in sources):
+        print(f"{SHARED_TRAIN} not found: using generated images")
+        sources = make_generated(work / "generated")
+    dataset = work / "dataset"
+    # All of the training images in the train split: the benchmark wants many, varied images.
+    summary = prepare_dataset(PrepareConfig(sources=sources, out=str(dataset), scale=4, degradation="bicubic",
+                                            split=(1.0, 0.0, 0.0)), progress=False)
+    print(f"dataset {dataset}: {summary.kept} images (train {summary.per_split.get('train', 0)})")
+    build_cache(dataset, ("train",), progress=False)
+    return dataset
+
+
+def load_text() -> str:
+    try:
+        return "load average {:.2f} {:.2f} {:.2f}".format(*os.getloadavg())
+    except OSError:
+        return "load average unknown"
+
+
+def measure(dataset: Path, use_cache: bool, workers: int, batch: int, seconds: float, warmup: int) -> float:
+    from srgan.data.datasets import PairedPatchDataset, make_train_loader
+
+    data = PairedPatchDataset(dataset, "train", hr_patch=96, seed=0, use_cache=use_cache)
+    loader = make_train_loader(data, batch_size=batch, num_workers=workers)
+    iterator = iter(loader)
+    for _ in range(warmup):
+        item = next(iterator)
+    assert item["hr"].shape == (batch, 3, 96, 96) and item["lr"].shape == (batch, 3, 24, 24)
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        item = next(iterator)
+        count += item["hr"].shape[0]
+    elapsed = time.perf_counter() - start
+    del iterator
+    return count / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "srgan-loader-bench")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per loader")
+    parser.add_argument("--warmup", type=int, default=20, help="batches before timing starts")
+    parser.add_argument("--only", choices=("plain", "cache"), help="time one loader only")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)
+    dataset = prepare(args.work)
+    print(f"nproc {os.cpu_count()}, {load_text()}; DataLoader workers {args.workers}, batch {args.batch}")
+    for name in ("plain", "cache"):
+        if args.only and name != args.only:
+            continue
+        rate = measure(dataset, name == "cache", args.workers, args.batch, args.seconds, args.warmup)
+        print(f"{name:6s} {rate:8.0f} pairs/s (96x96 HR, 24x24 LR)   [{load_text()}]")
+
+
+if __name__ == "__main__":
+    main()
