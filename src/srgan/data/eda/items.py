@@ -80,8 +80,10 @@ def discover(dataset_dir: str | Path) -> EdaSource:
 
 
 def printable(name: str) -> str:
-    """A file name as text that plots, HTML and CSV can hold (undecodable bytes become U+FFFD)."""
-    return os.fsencode(name).decode("utf-8", "replace")
+    """A file name as one line of text that plots, HTML and CSV can hold: undecodable bytes and
+    control characters (a newline is legal in a file name) become U+FFFD."""
+    text = os.fsencode(name).decode("utf-8", "replace")
+    return "".join(c if c.isprintable() else "\ufffd" for c in text)
 
 
 def select_sample(items: list[EdaItem], sample: int | None, seed: int) -> list[EdaItem]:
