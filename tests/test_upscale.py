@@ -265,3 +265,17 @@ def test_import_and_help_do_not_load_torch():
     code = ("import sys, srgan; from srgan.cli.main import build_parser; build_parser(); "
             "assert 'torch' not in sys.modules, 'torch imported'; assert callable(srgan.__getattr__)")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_outputs_inside_an_input_folder_are_not_upscaled_again(tiny, tmp_path):
+    save_image(tmp_path / "photos" / "a.png", _rgb(8, 8))
+    args = ["upscale", str(tmp_path / "photos"), "-o", str(tmp_path / "photos" / "up"), "--model", str(tiny),
+            "--device", "cpu", "--no-progress"]
+    assert main(args) == 0
+    assert main([*args, "--force"]) == 0  # the second run sees only photos/a.png
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "photos").rglob("*.png")) == [
+        "photos/a.png", "photos/up/a.png"]
+    with pytest.raises(SrganError, match="must be a folder"):
+        from srgan.inference.files import plan_outputs
+
+        plan_outputs([(Path("a.png"), Path("a.png")), (Path("b.png"), Path("b.png"))], tmp_path / "x.png")

@@ -50,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
     from srgan.inference.upscaler import DEFAULT_TILE, Upscaler, check_outscale
     from srgan.utils.image import DEFAULT_MAX_PIXELS
 
-    found, problems = collect_inputs(args.inputs)
+    found, problems = collect_inputs(args.inputs, exclude=args.output)
     for problem in problems:
         print(f"srgan: {problem}", file=sys.stderr)
     if not found:

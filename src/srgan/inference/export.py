@@ -27,7 +27,7 @@ def export_onnx_bytes(model, info, sample_size: int = 32) -> bytes:
     from srgan.models.fuse import fuse_for_inference
 
     radius = receptive_radius(model)
-    fused = fuse_for_inference(model.cpu().float(), channels_last=False)
+    fused = fuse_for_inference(model, channels_last=False).cpu().float()  # a copy: `model` is left as is
     sample = torch.rand(1, 3, sample_size, sample_size)
     buffer = io.BytesIO()
     with warnings.catch_warnings():

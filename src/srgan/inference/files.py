@@ -47,18 +47,24 @@ class FileResult:
         return self.error is None
 
 
-def collect_inputs(specs: Iterable[str]) -> tuple[list[tuple[Path, Path]], list[str]]:
+def collect_inputs(specs: Iterable[str], exclude: str | os.PathLike | None = None,
+                   ) -> tuple[list[tuple[Path, Path]], list[str]]:
     """Expand files, folders (recursive) and globs into ``(file, relative_name)`` pairs.
 
-    ``relative_name`` keeps a folder's sub-structure so outputs mirror it. Returns the pairs
+    ``relative_name`` keeps a folder's sub-structure so outputs mirror it. Files under
+    ``exclude`` (the output folder) are skipped when scanning folders and globs, so results
+    placed inside an input folder are not upscaled again by the next run. Returns the pairs
     (duplicates removed, order kept) and one message per spec that matched no image.
     """
     found: list[tuple[Path, Path]] = []
     problems: list[str] = []
     seen: set[Path] = set()
+    skip = Path(exclude).resolve() if exclude is not None else None
 
-    def add(path: Path, rel: Path) -> None:
+    def add(path: Path, rel: Path, scanned: bool = True) -> None:
         key = path.resolve()
+        if scanned and skip is not None and key.is_relative_to(skip):
+            return
         if key not in seen:
             seen.add(key)
             found.append((path, rel))
@@ -75,7 +81,7 @@ def collect_inputs(specs: Iterable[str]) -> tuple[list[tuple[Path, Path]], list[
                 else:  # said, not silently dropped: a broken link, a link loop, a pipe
                     problems.append(f"{file}: {_not_a_file(file)}")
         elif path.is_file():
-            add(path, Path(path.name))
+            add(path, Path(path.name), scanned=False)
         elif _GLOB_CHARS & set(spec):
             files = sorted(Path(p) for p in glob.glob(spec, recursive=True))
             files = [p for p in files if p.is_file() and is_image_path(p)]
@@ -112,8 +118,8 @@ def plan_outputs(inputs: list[tuple[Path, Path]], out: str | os.PathLike, ext: s
     ext = normalise_ext(ext)
     if len(inputs) == 1 and not out.is_dir() and out.suffix.lower() in OUTPUT_EXTENSIONS:
         return [(inputs[0][0], out if ext is None else out.with_suffix(ext))]
-    if out.exists() and not out.is_dir():
-        raise SrganError(f"-o {out}: exists and is not a folder")
+    if not out.is_dir() and (out.exists() or out.suffix.lower() in OUTPUT_EXTENSIONS):
+        raise SrganError(f"-o {out}: with several inputs the output must be a folder")
     plan = []
     for source, rel in inputs:
         out_ext = ext or (".png" if rel.suffix.lower() in _DEFAULT_TO_PNG else rel.suffix.lower())
@@ -213,7 +219,7 @@ def upscale_files(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLik
     """
     from srgan.inference.upscaler import Upscaler
 
-    found, problems = collect_inputs([str(p) for p in inputs])
+    found, problems = collect_inputs([str(p) for p in inputs], exclude=out_dir)
     for problem in problems:
         log.error("%s", problem)
     if not found:

@@ -103,9 +103,12 @@ def count_tiles(height: int, width: int, tile: int, overlap: int) -> int:
 
 
 def iter_tiled_bands(run_tile: TileFn, height: int, width: int, scale: int, tile: int, overlap: int,
-                     margin: int | None = None, on_tile: ProgressFn | None = None,
+                     margin: int | None = None, on_tile: ProgressFn | None = None, chunk_rows: int = 256,
                      ) -> Iterator[tuple[int, torch.Tensor]]:
-    """Yield ``(row0, band)``: finished output rows ``band`` (C, rows, width*scale), top to bottom.
+    """Yield ``(row0, rows)``: finished output rows (C, n <= chunk_rows, width*scale), top to bottom.
+
+    ``rows`` is a view into a working buffer, valid until the next item is requested: copy or
+    convert it before then.
 
     ``run_tile(y0, y1, x0, x1)`` computes one tile (input rows ``y0:y1``, columns ``x0:x1``) at
     output resolution. ``tile <= 0`` means one tile for the whole image. ``margin`` defaults to
@@ -141,9 +144,12 @@ def iter_tiled_bands(run_tile: TileFn, height: int, width: int, scale: int, tile
         # Rows above the next band's first row get no more contributions: they are final.
         next_row0 = ys[index + 1] * scale if index + 1 < len(ys) else height * scale
         ready = next_row0 - y0 * scale
-        # The weights of a product grid are separable: W(y, x) = rows(y) * cols(x).
-        weight = row_sum[y0 * scale:next_row0, None] * col_sum[None, :]
-        yield y0 * scale, band[:, :ready] / weight
+        for start in range(0, ready, chunk_rows):  # normalised in place, a few rows at a time
+            rows = band[:, start:min(start + chunk_rows, ready)]
+            row0 = y0 * scale + start
+            # The weights of a product grid are separable: W(y, x) = rows(y) * cols(x).
+            rows.div_(row_sum[row0:row0 + rows.shape[1], None] * col_sum[None, :])
+            yield row0, rows
         pending = band[:, ready:].clone()
         del band
 
@@ -167,5 +173,6 @@ def tiled_forward(model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor
     def run_tile(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
         return model(x[:, :, y0:y1, x0:x1])[0]
 
-    bands = [band for _, band in iter_tiled_bands(run_tile, height, width, scale, tile, overlap, margin, on_tile)]
+    bands = [band.clone() for _, band in iter_tiled_bands(run_tile, height, width, scale, tile, overlap, margin,
+                                                           on_tile)]
     return torch.cat(bands, dim=1)[None]

@@ -9,7 +9,7 @@ block's ``res_scale`` into its second convolution): an equivalent module, exact 
 
 * BatchNorm and ``res_scale`` folded into the convolutions; residual adds done in place.
 * PReLU applied on an ``(pixels, channels)`` view of the NHWC tensor (PyTorch's PReLU kernel is
-  ~10x slower on a ``channels_last`` 4-D tensor than on that 2-D view).
+  ~10x slower on a ``channels_last`` 4-D tensor than on that 2-D view), in place for large tensors.
 * Pixel shuffle without ``nn.PixelShuffle``: the upsampling convolution's output channels are
   reordered from ``(c, i, j)`` to ``(i, j, c)`` so depth-to-space in NHWC is one copy of
   contiguous ``C``-float runs; PReLU commutes with the shuffle, so it runs before it.
@@ -76,13 +76,27 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     return model
 
 
+#: Above this size an activation is applied in place, in cache-sized chunks: glibc hands out
+#: blocks this large as fresh pages, and faulting them in cost more than the PReLU itself.
+_IN_PLACE_BYTES = 32 << 20
+_CHUNK_ROWS = 4096
+
+
 def _prelu_nhwc(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """PReLU of an NCHW-shaped, channels_last tensor, computed on its (pixels, C) view."""
+    """PReLU of an NCHW-shaped, channels_last tensor, computed on its (pixels, C) view.
+
+    Large tensors are overwritten in place (callers pass a fresh convolution output).
+    """
     if not x.is_contiguous(memory_format=torch.channels_last):
         return F.prelu(x, weight)
     n, c, h, w = x.shape
     flat = x.permute(0, 2, 3, 1).reshape(-1, c)  # a view: NHWC memory is (pixels, C)
-    return F.prelu(flat, weight).view(n, h, w, c).permute(0, 3, 1, 2)
+    if x.numel() * x.element_size() < _IN_PLACE_BYTES or torch.jit.is_tracing():
+        return F.prelu(flat, weight).view(n, h, w, c).permute(0, 3, 1, 2)
+    for start in range(0, flat.shape[0], _CHUNK_ROWS):
+        chunk = flat[start:start + _CHUNK_ROWS]
+        chunk.copy_(F.prelu(chunk, weight))
+    return x
 
 
 def depth_to_space_nhwc(x: torch.Tensor, factor: int) -> torch.Tensor:
