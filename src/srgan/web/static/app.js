@@ -48,6 +48,16 @@ function fitBefore() {
   $("before").style.width = $("after").clientWidth + "px";
 }
 window.addEventListener("resize", fitBefore);
+// Browsers cannot show every format the server reads (TIFF, 16-bit...): then show only the result.
+$("before").addEventListener("error", () => {
+  $("before-clip").hidden = true;
+  $("divider").hidden = true;
+  $("note").textContent = "(this browser cannot display the original for comparison)";
+});
+$("before").addEventListener("load", () => {
+  $("before-clip").hidden = false;
+  $("divider").hidden = false;
+});
 $("after").addEventListener("load", fitBefore);
 
 $("form").addEventListener("submit", async (event) => {
@@ -78,6 +88,7 @@ $("form").addEventListener("submit", async (event) => {
     const name = (response.headers.get("Content-Disposition") || "").match(/filename="?([^";]+)"?/);
     $("download").href = resultUrl;
     $("download").download = name ? name[1] : "upscaled.png";
+    $("note").textContent = "";
     $("before").src = beforeUrl;
     $("after").src = resultUrl;
     await $("after").decode();
