@@ -68,6 +68,13 @@ class EvalDataset:
     lr_scale: int | None = None
 
 
+def printable(path: str | os.PathLike) -> str:
+    """A path as one line of text that CSV, JSON, HTML and terminals can hold: undecodable bytes
+    of a file name and control characters become U+FFFD."""
+    text = os.fsencode(path).decode("utf-8", "replace")
+    return "".join(c if c.isprintable() else "\ufffd" for c in text)
+
+
 def standard_name(folder_name: str) -> str:
     """``b100`` → ``BSD100``; other names are returned unchanged."""
     return STANDARD_NAMES.get(folder_name.lower(), folder_name)
@@ -88,7 +95,7 @@ def _image_files(folder: Path, dataset: str) -> tuple[list[Path], list[Skipped]]
         if is_image_path(path):
             images.append(path)
         elif path.suffix.lower() not in (".txt", ".md", ".csv", ".json"):
-            skipped.append(Skipped(dataset, str(path), f"not an image file ({path.suffix or 'no extension'})"))
+            skipped.append(Skipped(dataset, printable(path), f"not an image file ({path.suffix or 'no extension'})"))
     return images, skipped
 
 
@@ -103,7 +110,7 @@ def _hr_folder(folder: Path) -> Path | None:
 def _folder_dataset(folder: Path, name: str, max_images: int | None) -> EvalDataset:
     hr_dir = _hr_folder(folder) or folder
     images, skipped = _image_files(hr_dir, name)
-    items = [EvalItem(p.name, p) for p in images[:max_images]]
+    items = [EvalItem(printable(p.name), p) for p in images[:max_images]]
     return EvalDataset(name=name, root=folder, items=items, skipped=skipped)
 
 

@@ -27,7 +27,7 @@ from srgan.data.degrade import DEGRADATIONS, degrade, mod_crop
 from srgan.errors import ImageError, SrganError
 from srgan.evaluation import metrics
 from srgan.evaluation.baselines import BaselineModel
-from srgan.evaluation.datasets import EvalDataset, EvalItem, Skipped, discover_datasets
+from srgan.evaluation.datasets import EvalDataset, EvalItem, Skipped, discover_datasets, printable
 from srgan.evaluation.metrics import make_lpips, make_perceptual
 from srgan.evaluation.upscalers import grey_from_rgb, load_models, resolve_device
 from srgan.utils.image import read_image, to_rgb8
@@ -127,7 +127,7 @@ def run_evaluation(models: list, datasets: list[EvalDataset], scale: int, degrad
                 lr, method = _make_lr(dataset, item, hr, scale, degradation)
             except ImageError as exc:
                 log.warning("skipped %s: %s", item.hr_path, exc)
-                skipped.append(Skipped(dataset.name, str(item.hr_path), str(exc)))
+                skipped.append(Skipped(dataset.name, printable(item.hr_path), str(exc)))
                 continue
             channel = "grey" if hr.shape[2] == 1 else ("y" if y_only else "rgb")
             outputs, scores = {}, {}
