@@ -66,22 +66,45 @@ def load_text() -> str:
         return "load average unknown"
 
 
-def measure(dataset: Path, use_cache: bool, workers: int, batch: int, seconds: float, warmup: int) -> float:
-    from srgan.data.datasets import PairedPatchDataset, make_train_loader
+LOADERS = {
+    "plain": "TrainLoader, PNG decoding",
+    "cache": "TrainLoader, patch cache",
+    "cache-dataloader": "torch DataLoader + StreamSampler, default collate, patch cache",
+}
 
-    data = PairedPatchDataset(dataset, "train", hr_patch=96, seed=0, use_cache=use_cache)
-    loader = make_train_loader(data, batch_size=batch, num_workers=workers)
-    iterator = iter(loader)
+
+def make_loader(dataset_dir: Path, name: str, workers: int, batch: int):
+    from torch.utils.data import DataLoader
+
+    from srgan.data.datasets import PairedPatchDataset, StreamSampler, TrainLoader, seed_worker
+
+    data = PairedPatchDataset(dataset_dir, "train", hr_patch=96, seed=0, use_cache=name != "plain")
+    if name == "cache-dataloader":
+        return DataLoader(data, batch_size=batch, sampler=StreamSampler(), num_workers=workers,
+                          worker_init_fn=seed_worker, persistent_workers=workers > 0,
+                          prefetch_factor=4 if workers > 0 else None)
+    return TrainLoader(data, batch_size=batch, num_workers=workers)
+
+
+def measure(dataset_dir: Path, name: str, workers: int, batch: int, seconds: float, warmup: int,
+            rounds: int) -> list[float]:
+    """Pairs per second in each of ``rounds`` timed windows of one loader (workers kept alive)."""
+    import torch
+
+    iterator = iter(make_loader(dataset_dir, name, workers, batch))
     for _ in range(warmup):
         item = next(iterator)
     assert item["hr"].shape == (batch, 3, 96, 96) and item["lr"].shape == (batch, 3, 24, 24)
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        item = next(iterator)
-        count += item["hr"].shape[0]
-    elapsed = time.perf_counter() - start
+    assert item["hr"].dtype == item["lr"].dtype == torch.float32
+    rates = []
+    for _ in range(rounds):
+        count, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            item = next(iterator)
+            count += item["hr"].shape[0]
+        rates.append(count / (time.perf_counter() - start))
     del iterator
-    return count / elapsed
+    return rates
 
 
 def main() -> None:
@@ -89,9 +112,10 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "srgan-loader-bench")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--batch", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=10.0, help="timed seconds per loader")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of one timed window")
+    parser.add_argument("--rounds", type=int, default=3, help="timed windows per loader (median and best shown)")
     parser.add_argument("--warmup", type=int, default=20, help="batches before timing starts")
-    parser.add_argument("--only", choices=("plain", "cache"), help="time one loader only")
+    parser.add_argument("--only", choices=tuple(LOADERS), action="append", help="time these loaders only")
     args = parser.parse_args()
 
     import torch
@@ -99,11 +123,12 @@ def main() -> None:
     torch.set_num_threads(1)
     dataset = prepare(args.work)
     print(f"nproc {os.cpu_count()}, {load_text()}; DataLoader workers {args.workers}, batch {args.batch}")
-    for name in ("plain", "cache"):
-        if args.only and name != args.only:
+    for name, what in LOADERS.items():
+        if args.only and name not in args.only:
             continue
-        rate = measure(dataset, name == "cache", args.workers, args.batch, args.seconds, args.warmup)
-        print(f"{name:6s} {rate:8.0f} pairs/s (96x96 HR, 24x24 LR)   [{load_text()}]")
+        rates = sorted(measure(dataset, name, args.workers, args.batch, args.seconds, args.warmup, args.rounds))
+        print(f"{name:17s} median {rates[len(rates) // 2]:7.0f}  best {rates[-1]:7.0f} pairs/s "
+              f"(96x96 HR + 24x24 LR)  {what}   [{load_text()}]")
 
 
 if __name__ == "__main__":

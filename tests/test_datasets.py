@@ -148,6 +148,30 @@ def test_stream_draws_are_a_pure_function_of_seed_and_position():
     assert all_at_once.shape == (4, 3) and len(set(all_at_once.ravel().tolist())) == 12
 
 
+def test_online_augmentation_is_identical_on_both_and_seeded(prepared_dataset):
+    def invert_sometimes(lr, hr, rng):
+        return (255 - lr, 255 - hr) if rng.random() < 0.5 else (lr, hr)
+
+    def normalise(lr, hr, rng):  # float output, like the `normalize` operator: passed on as it is
+        return (lr.astype(np.float32) - 128) / 64, (hr.astype(np.float32) - 128) / 64
+
+    inverted = PairedPatchDataset(prepared_dataset, hr_patch=48, online=invert_sometimes, use_cache=False)
+    plain = PairedPatchDataset(prepared_dataset, hr_patch=48, use_cache=False)
+    flips = 0
+    for k in range(16):
+        item = inverted[k]  # inverting both keeps them aligned (up to the rounding of ties)
+        lr, hr = as_uint8(item["lr"]).astype(int), as_uint8(item["hr"])
+        assert np.abs(lr - downsample_area(hr, 4)).max() <= 1
+        assert torch.equal(item["hr"], inverted[k]["hr"])
+        flips += not torch.equal(item["hr"], plain[k]["hr"])
+    assert 0 < flips < 16
+    normalised = PairedPatchDataset(prepared_dataset, hr_patch=48, online=normalise, use_cache=False)
+    item, reference = normalised[3], plain[3]
+    assert torch.allclose(item["hr"], (reference["hr"] * 255 - 128) / 64, atol=1e-5)
+    batch = next(iter(TrainLoader(normalised, batch_size=2, num_workers=0)))
+    assert torch.allclose(batch["hr"][0], normalised[0]["hr"]) and batch["hr"].dtype == torch.float32
+
+
 def test_paired_image_dataset_returns_whole_images(prepared_dataset):
     dataset = PairedImageDataset(prepared_dataset, "val")
     rows = read_manifest(prepared_dataset, "val")

@@ -426,7 +426,7 @@ def prepare_dataset(config: PrepareConfig, progress: bool = True) -> PrepareSumm
     fingerprint = _fingerprint(candidates)
     if state == "done":
         recorded = json.loads((out / PREPARE_INFO_NAME).read_text(encoding="utf-8")).get("sources_fingerprint")
-        if recorded == fingerprint:
+        if recorded in (fingerprint, None):  # None: made before fingerprints were recorded
             return _summary_from_disk(out)
         if not config.force:
             raise DatasetError(f"the source files changed since {out} was prepared; pass --force to rebuild it "
