@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -192,3 +194,9 @@ def test_clear_errors(prepared_dataset, tmp_path):
         PairedImageDataset(prepared_dataset, "training")
     with pytest.raises(DatasetError, match="not a prepared dataset|not a complete prepared dataset"):
         PairedPatchDataset(tmp_path)
+    damaged = tmp_path / "damaged"
+    shutil.copytree(prepared_dataset, damaged)
+    with open(damaged / "manifest.csv", "a", encoding="utf-8") as fh:
+        fh.write("x,train,hr/train/x.png,lr_x4/train/x.png,/x.png,wide,1,1,1,abc,area,4,\n")
+    with pytest.raises(DatasetError, match="damaged"):
+        PairedPatchDataset(damaged)

@@ -69,9 +69,12 @@ def read_manifest(dataset_dir: str | Path, split: str | None = None) -> list[Man
         raise DatasetError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     rows = []
     with open(path, newline="", encoding="utf-8") as fh:
-        for record in csv.DictReader(fh):
-            values = {k: (int(v) if k in _INT_COLUMNS else v) for k, v in record.items() if k in MANIFEST_COLUMNS}
-            row = ManifestRow(**values)
+        for line, record in enumerate(csv.DictReader(fh), start=2):
+            try:
+                values = {k: (int(v) if k in _INT_COLUMNS else v) for k, v in record.items() if k in MANIFEST_COLUMNS}
+                row = ManifestRow(**values)
+            except (TypeError, ValueError):
+                raise DatasetError(f"{path} is damaged (line {line}); run `srgan data prepare` again") from None
             if split is None or row.split == split:
                 rows.append(row)
     return rows
@@ -82,4 +85,7 @@ def read_prepare_info(dataset_dir: str | Path) -> dict:
     path = Path(dataset_dir) / PREPARE_INFO_NAME
     if not path.is_file():
         raise DatasetError(f"{dataset_dir} is not a complete prepared dataset (no {PREPARE_INFO_NAME})")
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise DatasetError(f"{path} is damaged; run `srgan data prepare` again") from None

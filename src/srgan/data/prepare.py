@@ -5,7 +5,8 @@ The recipe, in order:
 
 1. **Discover** every file under each source. DIV2K (``DIV2K_train_HR/``, ``DIV2K_valid_HR/``)
    and Kaggle "Image Super Resolution" (``.../{train,val}/{high_res,low_res}/``) layouts are
-   recognised and only their HR folders are read; any other folder is read recursively.
+   recognised and only their HR folders are read; any other folder is read recursively. Hidden
+   files and folders (names starting with ``.``) are skipped.
 2. **Validate and convert** each file in a process pool: decode (rejecting non-images, corrupt
    or truncated files, declared sizes over the pixel limit), grey → RGB, EXIF orientation,
    alpha composited on white, 16 → 8 bit; reject images smaller than one HR training patch;
