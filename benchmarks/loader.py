@@ -6,8 +6,10 @@ The dataset is prepared once (bicubic x4) from ``../shared/data/train`` (T91 + B
 ``--work`` (default: a folder under the system temp dir, reused by later runs); without the
 shared data it is made from generated images. Then, for the plain loader (PNG decoding per item)
 and for the memory-mapped cache, a DataLoader with ``--workers`` workers is timed over
-``--seconds`` after a warm-up. The machine's core count and load are printed alongside, since
-other processes compete for the same cores.
+``--rounds`` windows of ``--seconds`` after a warm-up. The machine's core count and load are
+printed alongside, since other processes compete for the same cores; so is the CPU time the
+loader spends per pair (main process + workers, from /proc), which does not depend on that load,
+and the rate it implies when the loader has ``min(nproc, workers + 1)`` cores to itself.
 """
 
 from __future__ import annotations
@@ -66,6 +68,24 @@ def load_text() -> str:
         return "load average unknown"
 
 
+def cpu_seconds() -> float:
+    """CPU time (user + system) used so far by this process and its live children (the workers),
+    from /proc: unlike wall time, it does not depend on what else runs on the machine."""
+    me, tick = os.getpid(), os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(entry) == me or int(fields[1]) == me:  # fields[1]: parent pid
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 LOADERS = {
     "plain": "TrainLoader, PNG decoding",
     "cache": "TrainLoader, patch cache",
@@ -87,8 +107,9 @@ def make_loader(dataset_dir: Path, name: str, workers: int, batch: int):
 
 
 def measure(dataset_dir: Path, name: str, workers: int, batch: int, seconds: float, warmup: int,
-            rounds: int) -> list[float]:
-    """Pairs per second in each of ``rounds`` timed windows of one loader (workers kept alive)."""
+            rounds: int) -> tuple[list[float], list[float]]:
+    """For each of ``rounds`` timed windows of one loader (workers kept alive): pairs per wall
+    second, and CPU microseconds (main process + workers) per pair."""
     import torch
 
     iterator = iter(make_loader(dataset_dir, name, workers, batch))
@@ -96,15 +117,16 @@ def measure(dataset_dir: Path, name: str, workers: int, batch: int, seconds: flo
         item = next(iterator)
     assert item["hr"].shape == (batch, 3, 96, 96) and item["lr"].shape == (batch, 3, 24, 24)
     assert item["hr"].dtype == item["lr"].dtype == torch.float32
-    rates = []
+    rates, costs = [], []
     for _ in range(rounds):
-        count, start = 0, time.perf_counter()
+        count, start, cpu_start = 0, time.perf_counter(), cpu_seconds()
         while time.perf_counter() - start < seconds:
             item = next(iterator)
             count += item["hr"].shape[0]
         rates.append(count / (time.perf_counter() - start))
+        costs.append((cpu_seconds() - cpu_start) / count * 1e6)
     del iterator
-    return rates
+    return rates, costs
 
 
 def main() -> None:
@@ -126,9 +148,12 @@ def main() -> None:
     for name, what in LOADERS.items():
         if args.only and name not in args.only:
             continue
-        rates = sorted(measure(dataset, name, args.workers, args.batch, args.seconds, args.warmup, args.rounds))
-        print(f"{name:17s} median {rates[len(rates) // 2]:7.0f}  best {rates[-1]:7.0f} pairs/s "
-              f"(96x96 HR + 24x24 LR)  {what}   [{load_text()}]")
+        rates, costs = measure(dataset, name, args.workers, args.batch, args.seconds, args.warmup, args.rounds)
+        rates, cost = sorted(rates), sorted(costs)[len(costs) // 2]
+        cores = min(os.cpu_count() or 1, args.workers + 1)
+        print(f"{name:17s} median {rates[len(rates) // 2]:7.0f}  best {rates[-1]:7.0f} pairs/s; "
+              f"CPU {cost:6.0f} us/pair (~{cores * 1e6 / cost:6.0f} pairs/s on {cores} free cores)  "
+              f"{what}   [{load_text()}]")
 
 
 if __name__ == "__main__":
