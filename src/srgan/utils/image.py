@@ -235,13 +235,21 @@ def decode_image_bytes(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS)
             "(possible decompression bomb; raise --max-pixels to allow it)"
         )
     fmt = img.format or "unknown"
-    n_frames = getattr(img, "n_frames", 1)
+    try:  # counting frames reads every frame's header (TIFF, GIF), so damage there shows up here
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about (and skips) bad tags: not the user's news
+            n_frames = getattr(img, "n_frames", 1)
+    except Exception as exc:
+        raise ImageError(f"not a readable image (damaged frame list: {type(exc).__name__}: {exc})"
+                         .splitlines()[0]) from None
     if n_frames > 1:
         notes.append(f"{n_frames} frames: only the first is used")
     icc_profile = img.info.get("icc_profile")
 
     try:
-        orientation = int(img.getexif().get(0x0112, 1))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            orientation = int(img.getexif().get(0x0112, 1))
     except Exception:
         orientation = 1
     if orientation not in range(1, 9):
