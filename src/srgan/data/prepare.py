@@ -29,6 +29,7 @@ import csv
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import re
 import shutil
@@ -450,11 +451,18 @@ def prepare_dataset(config: PrepareConfig, progress: bool = True) -> PrepareSumm
     if results:
         log.info("resuming: %d of %d files already processed", len(results), len(candidates))
 
+    if config.preprocess:  # a bad YAML is one clear error here, not a traceback from a worker
+        from srgan.data.preprocess import load_offline_pipeline
+
+        load_offline_pipeline(config.preprocess)
     workers = min(config.workers or os.cpu_count() or 1, max(1, len(todo)))
     jobs = [(path, params, str(staging)) for path in todo]
     with tqdm(total=len(jobs), desc="prepare", unit="img", disable=not progress) as bar:
         if workers > 1:
-            with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+            # forkserver, not fork: forking a process whose OpenCV/BLAS threads hold locks can leave
+            # the children waiting forever (seen here when torch or cv2 had run in the parent).
+            context = multiprocessing.get_context("forkserver")
+            with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, mp_context=context) as pool:
                 for result in pool.map(_process_file, jobs, chunksize=1):
                     _record(result, staging, results)
                     bar.update()

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from srgan.data.datasets import PairedImageDataset, PairedPatchDataset, StreamSampler, seed_worker
+from srgan.data.datasets import PairedImageDataset, PairedPatchDataset, TrainLoader
 from srgan.errors import ConfigError, SrganError, WeightsError
 from srgan.models import Discriminator, build_generator, read_generator_weights, save_generator
 from srgan.models.perceptual import PerceptualLoss
@@ -177,6 +177,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
                          "or choose another --run-dir")
     if is_main:
         ckpt_dir.mkdir(parents=True, exist_ok=True)
+        ckpt.remove_partial_writes(ckpt_dir, run_dir / "weights")  # left by a kill mid-write
         save_config(config, run_dir / "config.yaml")
     _barrier(world)
     torch.manual_seed(config.seed + rank)
@@ -264,11 +265,11 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
                       autocast_dtype=autocast_dtype, device_type=device.type)
     val_perceptual = _validation_perceptual(config, perceptual, device) if is_main else None
 
-    sampler = StreamSampler(start=start_iter * config.data.batch_size, rank=rank, world_size=world)
-    loader = DataLoader(train_set, batch_size=config.data.batch_size, sampler=sampler,
-                        num_workers=config.data.num_workers, worker_init_fn=seed_worker,
-                        persistent_workers=config.data.num_workers > 0, pin_memory=device.type == "cuda",
-                        prefetch_factor=4 if config.data.num_workers > 0 else None)
+    def make_loader(iteration: int) -> TrainLoader:
+        """The training stream from ``iteration`` on: resuming continues it exactly."""
+        return TrainLoader(train_set, batch_size=config.data.batch_size, num_workers=config.data.num_workers,
+                           start=iteration * config.data.batch_size, rank=rank, world_size=world, device=device,
+                           pin_memory=device.type == "cuda")
 
     # ---------------------------------------------------------------- state shared by the helpers below
     total = config.train.total_iters
@@ -351,12 +352,11 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
     bad_steps = 0
     bar = tqdm(total=total, initial=start_iter, desc=f"{config.stage}", unit="it", disable=not (progress and is_main),
                dynamic_ncols=True)
-    data_iter = iter(loader)
+    data_iter = iter(make_loader(start_iter))
     try:
         while iteration < total:
             batch = next(data_iter)
-            lr = batch["lr"].to(device, non_blocking=True)
-            hr = batch["hr"].to(device, non_blocking=True)
+            lr, hr = batch["lr"], batch["hr"]  # float32 on `device` (TrainLoader converts there)
             if config.train.channels_last:
                 lr = lr.contiguous(memory_format=torch.channels_last)
                 hr = hr.contiguous(memory_format=torch.channels_last)
@@ -380,8 +380,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
                 if bad_steps >= config.train.max_bad_steps:
                     iteration, lr_scale = _recover(ckpt_dir, net_g, opt_g, net_d, opt_d, ema, lr_scale)
                     bad_steps = 0
-                    sampler.start = iteration * config.data.batch_size
-                    data_iter = iter(loader)
+                    data_iter = iter(make_loader(iteration))
                 continue
             bad_steps = 0
             if ema is not None:
