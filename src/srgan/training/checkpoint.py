@@ -87,6 +87,15 @@ def latest_good_checkpoint(folder: Path) -> tuple[Path, dict] | None:
     return None
 
 
+def remove_partial_writes(*folders: Path) -> None:
+    """Delete the temporary files of writes that never finished (the process was killed while
+    writing): they are never read, only take space."""
+    for folder in folders:
+        for tmp in folder.glob(".*.tmp") if folder.is_dir() else []:
+            log.info("removing %s: a write that did not finish", tmp)
+            tmp.unlink(missing_ok=True)
+
+
 def prune(folder: Path, keep_last: int, protect: set[Path]) -> None:
     """Delete all but the newest ``keep_last`` checkpoints (never the protected ones)."""
     checkpoints = list_checkpoints(folder)

@@ -48,9 +48,17 @@ class MetricsWriter:
         """On resume, drop records from iterations the checkpoint does not contain."""
         if not self.path.is_file():
             return
-        kept = [line for line in self.path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line).get("iteration", 0) <= iteration]
-        self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        kept = []
+        for line in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:  # a line cut short by a kill mid-write
+                continue
+            if isinstance(record, dict) and record.get("iteration", 0) <= iteration:
+                kept.append(line)
+        tmp = self.path.with_name(f".{self.path.name}.tmp")  # a kill now must not lose the history
+        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        tmp.replace(self.path)
 
     def close(self) -> None:
         if self.tb is not None:
