@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import FileResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -76,6 +77,13 @@ def create_app(config: WebConfig, upscalers: dict | None = None) -> FastAPI:
 
     app = FastAPI(title="srgan", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.config, app.state.upscalers, app.state.work_root = config, upscalers, work_root
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, exc: RequestValidationError) -> JSONResponse:
+        """A malformed parameter (``scale=abc``) gets one line, like every other refusal."""
+        first = exc.errors()[0] if exc.errors() else {}
+        name = ".".join(str(part) for part in first.get("loc", ())[1:]) or "request"
+        return JSONResponse({"detail": f"bad {name}: {first.get('msg', 'invalid value')}"}, status_code=422)
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:
