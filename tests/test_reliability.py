@@ -9,6 +9,7 @@ else) and the pixel limit, which refuses bombs before a pixel is decoded (measur
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -257,6 +258,19 @@ def test_pixel_limit_is_configurable_on_the_command_line(corpus, tiny_model, tmp
           "--max-pixels", "5000"])
     rejected = (tmp_path / "ds" / "rejected.csv").read_text()
     assert "wide.png" in rejected and "over the limit of 5,000" in rejected
+    main(["evaluate", "--model", "bicubic", "--data", str(source), "--no-perceptual", "--device", "cpu",
+          "--out", str(tmp_path / "eval"), "--max-pixels", "5000"])
+    skipped = json.loads((tmp_path / "eval" / "summary.json").read_text())["skipped"]
+    assert [(Path(s["path"]).name, "over the limit of 5,000" in s["reason"]) for s in skipped] == [("wide.png", True)]
+    # EDA (its whole report takes a while: the option and the item-level limit are checked instead)
+    from srgan.cli.main import build_parser
+    from srgan.data.eda.analyse import analyse_pair
+    from srgan.data.eda.items import discover
+
+    assert build_parser().parse_args(["data", "eda", str(source), "--max-pixels", "5000"]).max_pixels == 5000
+    errors = {Path(item.hr_path).name: analyse_pair(dataclasses.replace(item, max_pixels=5000), 4).error
+              for item in discover(source).items}
+    assert errors["plain.png"] is None and "over the limit of 5,000" in errors["wide.png"]
 
 
 # ----------------------------------------------------------------------------- srgan serve (the API)

@@ -23,6 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed of the sample and of the images shown (default 0)")
     parser.add_argument("--preprocess", metavar="FILE",
                         help="pre-processing YAML whose operators the report previews (default: all operators)")
+    parser.add_argument("--max-pixels", type=int, metavar="N",
+                        help="refuse images declaring more pixels, before decoding (default: 16384x16384)")
     parser.set_defaults(handler=_run)
 
 
@@ -40,6 +42,6 @@ def _run(args: argparse.Namespace) -> int:
     dataset = Path(args.dataset)
     out = Path(args.out) if args.out else default_out(dataset)
     index = run_eda(dataset, out, sample=args.sample, workers=args.workers, seed=args.seed,
-                    preprocess=args.preprocess)
+                    preprocess=args.preprocess, max_pixels=args.max_pixels)
     print(index)
     return 0

@@ -43,6 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-images", type=int, metavar="N", help="evaluate at most N images per dataset")
     parser.add_argument("--report-images", type=int, default=16, metavar="N",
                         help="images per dataset shown in the report (default: 16)")
+    parser.add_argument("--max-pixels", type=int, metavar="N",
+                        help="refuse images declaring more pixels, before decoding (default: 16384x16384)")
     parser.set_defaults(handler=_run)
 
 
@@ -58,7 +60,8 @@ def _run(args: argparse.Namespace) -> int:
         models=args.model, data=args.data, scale=args.scale, out_dir=args.out, report_dir=args.report,
         run_dir=args.run, degradation=args.degradation, device=args.device, crop_border=args.crop_border,
         y_only=not args.rgb, perception=args.perception, vgg_weights=args.vgg_weights,
-        perceptual=not args.no_perceptual, max_images=args.max_images, report_images=args.report_images)
+        perceptual=not args.no_perceptual, max_images=args.max_images, report_images=args.report_images,
+        max_pixels=args.max_pixels)
     print(format_table(summary))
     if "report" in summary:
         print(f"report: {summary['report']}")

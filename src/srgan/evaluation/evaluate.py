@@ -30,7 +30,7 @@ from srgan.evaluation.baselines import BaselineModel
 from srgan.evaluation.datasets import EvalDataset, EvalItem, Skipped, discover_datasets, printable
 from srgan.evaluation.metrics import make_lpips, make_perceptual
 from srgan.evaluation.upscalers import grey_from_rgb, load_models, resolve_device
-from srgan.utils.image import read_image, to_rgb8
+from srgan.utils.image import DEFAULT_MAX_PIXELS, read_image, to_rgb8
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,9 @@ class ImageRecord:
     seconds: float  # time the model took to upscale this image
 
 
-def load_hr(path: Path) -> np.ndarray:
+def load_hr(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """An HR image as (H, W, 1) uint8 when grey, else (H, W, 3) uint8 RGB (alpha on white)."""
-    decoded = read_image(path)
+    decoded = read_image(path, max_pixels=max_pixels)
     pixels = decoded.pixels
     if decoded.channels == 1:
         if pixels.dtype == np.uint16:
@@ -79,13 +79,13 @@ def match_channels(image: np.ndarray, channels: int) -> np.ndarray:
 
 
 def _make_lr(dataset: EvalDataset, item: EvalItem, hr: np.ndarray, scale: int,
-             degradation: str | None) -> tuple[np.ndarray, str]:
+             degradation: str | None, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, str]:
     """The LR image and the degradation that made it (stored LR of a prepared dataset, or made now)."""
     stored_fits = (item.lr_path is not None and dataset.lr_scale == scale
                    and degradation in (None, dataset.lr_degradation))
     if stored_fits:
         try:
-            lr = match_channels(load_hr(item.lr_path), hr.shape[2])
+            lr = match_channels(load_hr(item.lr_path, max_pixels), hr.shape[2])
         except ImageError as exc:
             raise ImageError(f"its stored LR {item.lr_path}: {exc}") from None
         if (lr.shape[0] * scale, lr.shape[1] * scale) != hr.shape[:2]:
@@ -100,10 +100,12 @@ def run_evaluation(models: list, datasets: list[EvalDataset], scale: int, degrad
                    crop_border: int | None = None, y_only: bool = True,
                    perceptual_fn: Callable[[np.ndarray, np.ndarray], float] | None = None,
                    lpips_fn: Callable[[np.ndarray, np.ndarray], float] | None = None,
-                   report=None) -> tuple[list[ImageRecord], list[Skipped]]:
+                   report=None,
+                   max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[list[ImageRecord], list[Skipped]]:
     """Score every model on every image: one :class:`ImageRecord` per image and model.
 
-    Files that cannot be used are skipped (logged with a one-line reason) and returned as
+    Files that cannot be used (including images declaring more than ``max_pixels``, refused
+    before decoding) are skipped (logged with a one-line reason) and returned as
     :class:`Skipped`. ``report`` (a :class:`srgan.evaluation.report.ReportWriter`) receives the
     images it asks for.
     """
@@ -120,11 +122,11 @@ def run_evaluation(models: list, datasets: list[EvalDataset], scale: int, degrad
         start, n_done = time.perf_counter(), 0
         for index, item in enumerate(dataset.items):
             try:
-                hr = mod_crop(load_hr(item.hr_path), scale)
+                hr = mod_crop(load_hr(item.hr_path, max_pixels), scale)
                 if min(hr.shape[:2]) < max(min_size, scale):
                     raise ImageError(f"too small: {hr.shape[1]}x{hr.shape[0]} after the mod-crop; x{scale} "
                                      f"with a {crop}-pixel border needs at least {min_size}x{min_size}")
-                lr, method = _make_lr(dataset, item, hr, scale, degradation)
+                lr, method = _make_lr(dataset, item, hr, scale, degradation, max_pixels)
             except ImageError as exc:
                 log.warning("skipped %s: %s", item.hr_path, exc)
                 skipped.append(Skipped(dataset.name, printable(item.hr_path), str(exc)))
@@ -239,14 +241,15 @@ def evaluate_models(models: list[str], data: list[str], scale: int | None = None
                     run_dir: str | Path | None = None, degradation: str | None = None, device: str = "auto",
                     crop_border: int | None = None, y_only: bool = True, perception: list[float] | None = None,
                     vgg_weights: str | Path | None = None, perceptual: bool = True, max_images: int | None = None,
-                    report_images: int = 16) -> dict:
+                    report_images: int = 16, max_pixels: int | None = None) -> dict:
     """Evaluate ``models`` (files, shipped names, ``bicubic``/``lanczos``/``nearest``) on ``data``
     (folders, see :mod:`srgan.evaluation.datasets`) and return the summary dict.
 
     ``scale`` defaults to the networks' scale (4 with baselines only); ``crop_border`` to the
     scale; ``degradation`` to ``bicubic`` (a prepared dataset's own LR when None). Writes
     ``per_image.csv`` and ``summary.json`` under ``out_dir`` and the HTML report under
-    ``report_dir`` when given. Raises :class:`SrganError` when nothing could be evaluated.
+    ``report_dir`` when given; ``max_pixels`` (default :data:`~srgan.utils.image.DEFAULT_MAX_PIXELS`)
+    refuses larger images before decoding. Raises :class:`SrganError` when nothing could be evaluated.
     """
     if not models:
         raise SrganError("no model given; pass --model (a weights file, a shipped name, or bicubic)")
@@ -270,7 +273,7 @@ def evaluate_models(models: list[str], data: list[str], scale: int | None = None
                               images_per_dataset=report_images,
                               has_bicubic=any(isinstance(m, BaselineModel) and m.name == "bicubic" for m in loaded))
     records, skipped = run_evaluation(loaded, datasets, scale, degradation, crop, y_only, perceptual_fn, lpips_fn,
-                                      report)
+                                      report, max_pixels or DEFAULT_MAX_PIXELS)
     if skipped:
         log.warning("skipped %d file(s); see the reasons above", len(skipped))
     if not records:

@@ -17,7 +17,7 @@ from srgan.data.degrade import degrade, mod_crop
 from srgan.data.manifest import MANIFEST_NAME, read_manifest, read_prepare_info
 from srgan.data.preprocess import seeded_shuffle
 from srgan.errors import DatasetError
-from srgan.utils.image import is_image_path, load_rgb8
+from srgan.utils.image import DEFAULT_MAX_PIXELS, is_image_path, load_rgb8
 
 FOLDER_SCALE = 4  # the project's scale; a plain folder has no prepare.json to say otherwise
 FOLDER_SPLIT = "all"  # split name of images directly inside a plain folder
@@ -31,6 +31,7 @@ class EdaItem:
     split: str
     hr_path: str
     lr_path: str | None = None
+    max_pixels: int | None = DEFAULT_MAX_PIXELS  # larger declared sizes are refused before decoding
 
 
 @dataclass
@@ -98,10 +99,10 @@ def select_sample(items: list[EdaItem], sample: int | None, seed: int) -> list[E
 
 def load_pair(item: EdaItem, scale: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """(hr, lr, (width, height) of the HR file) as uint8 RGB; LR made by area when missing."""
-    hr = load_rgb8(item.hr_path)
+    hr = load_rgb8(item.hr_path, item.max_pixels)
     size = (hr.shape[1], hr.shape[0])
     if item.lr_path is not None:
-        return hr, load_rgb8(item.lr_path), size
+        return hr, load_rgb8(item.lr_path, item.max_pixels), size
     hr = mod_crop(hr, scale)
     if min(hr.shape[:2]) < scale:
         raise DatasetError(f"smaller than the scale {scale} ({size[0]}x{size[1]})")

@@ -11,6 +11,7 @@ Output folder::
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import logging
 import time
@@ -209,7 +210,8 @@ def _json_safe(value):
 
 
 def run_eda(dataset_dir: str | Path, out_dir: str | Path, sample: int | None = None, workers: int | None = None,
-            seed: int = 0, preprocess: str | Path | None = None, progress: bool = True) -> Path:
+            seed: int = 0, preprocess: str | Path | None = None, progress: bool = True,
+            max_pixels: int | None = None) -> Path:
     """Write the EDA report of a prepared dataset or a folder of images; returns ``index.html``.
 
     Args:
@@ -221,6 +223,8 @@ def run_eda(dataset_dir: str | Path, out_dir: str | Path, sample: int | None = N
         seed: drives the sample, the images shown and the jitter preview.
         preprocess: a pre-processing YAML whose operators the pre-processing section previews
             (default: every operator with default parameters).
+        max_pixels: refuse images declaring more pixels, before decoding (default: the
+            project's limit, :data:`srgan.utils.image.DEFAULT_MAX_PIXELS`).
     """
     from srgan.data.eda import plots
     from srgan.data.eda.html import render_html
@@ -229,6 +233,8 @@ def run_eda(dataset_dir: str | Path, out_dir: str | Path, sample: int | None = N
     started = time.perf_counter()
     source = discover(dataset_dir)
     items = select_sample(source.items, sample, seed)
+    if max_pixels is not None:
+        items = [dataclasses.replace(item, max_pixels=max_pixels) for item in items]
     ops, ops_source = configured_ops(preprocess)  # a bad config fails before the long part
     out = Path(out_dir)
     plots_dir = out / "plots"
