@@ -83,14 +83,17 @@ class VGGFeatures(nn.Module):
     def __init__(self, layer: str = "relu5_3", weights: str = "imagenet", weights_path: str | Path | None = None,
                  allow_download: bool = True) -> None:
         super().__init__()
-        from torchvision import models
+        from torchvision.models.vgg import cfgs, make_layers
 
         arch, index = _vgg_spec(layer)
-        features = getattr(models, arch)(weights=None).features[: index + 1]
+        state = None
+        if weights == "imagenet":  # find the weights first: a missing file fails before any building
+            state = load_vgg_state_dict(arch, weights_path, allow_download)
+        # torchvision's own layer list, without the 120M-parameter classifier we never use.
+        features = make_layers(cfgs["D" if arch == "vgg16" else "E"], batch_norm=False)[: index + 1]
         if weights == "random":
             log.warning("perceptual loss uses a RANDOM %s: this is NOT a perceptual loss (smoke runs only)", arch)
         elif weights == "imagenet":
-            state = load_vgg_state_dict(arch, weights_path, allow_download)
             # Only the layers up to `layer` are used: a state dict of just those is enough.
             wanted = {k: state.get(f"features.{k}") for k in features.state_dict()}
             missing = [k for k, v in wanted.items() if v is None]

@@ -230,8 +230,10 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
     bad_validations = 0
     if resume:
         found = ckpt.latest_good_checkpoint(ckpt_dir)
-        if found is None:
-            raise SrganError(f"nothing to resume in {run_dir}: no readable checkpoint in {ckpt_dir}")
+        if found is None:  # e.g. killed before its first checkpoint: `--resume` always works
+            log.info("no checkpoint in %s yet: starting from the beginning", ckpt_dir)
+            resume = False
+    if resume:
         path, state = found
         net_g.load_state_dict(state["net_g"])
         opt_g.load_state_dict(state["opt_g"])
