@@ -3,7 +3,7 @@
     python tools/ship_model.py RUN_DIR --name srresnet_x4 [--half] [--force]
 
 Takes the checkpoint the run selected on its *validation* split (``checkpoints/best.pt``, EMA
-weights), refuses to replace shipped weights that validated better unless ``--force``, and with
+weights; ``--checkpoint last`` for a GAN), refuses to replace shipped weights that validated better unless ``--force``, and with
 ``--half`` stores fp16 only when that costs < 0.01 dB on the validation split. The metadata
 records the run, iteration, wall time and validation score for the model card.
 """
@@ -26,6 +26,9 @@ def main() -> None:
     parser.add_argument("--name", required=True, choices=("srresnet_x4", "srgan_x4"))
     parser.add_argument("--half", action="store_true", help="store fp16 if it costs < 0.01 dB on validation")
     parser.add_argument("--force", action="store_true", help="replace shipped weights even if they validated better")
+    parser.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                        help="best on validation (pixel-loss models) or the last one (GANs: PSNR favours the "
+                        "least adversarial weights)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -34,10 +37,12 @@ def main() -> None:
     from srgan.data.datasets import PairedImageDataset
     from srgan.models import build_generator, save_generator
     from srgan.models.factory import read_generator_weights
-    from srgan.training.checkpoint import load_checkpoint
+    from srgan.training.checkpoint import list_checkpoints, load_checkpoint
     from srgan.training.loop import validate
 
     best = args.run_dir / "checkpoints" / "best.pt"
+    if args.checkpoint == "last":
+        best = list_checkpoints(args.run_dir / "checkpoints")[-1][1]
     state = load_checkpoint(best)
     config = state["config"]
     weights, info = read_generator_weights(best)
