@@ -1,47 +1,52 @@
 """Inference speed of the 16x64 SRResNet generator at x4 on a 512x512 input, per execution path,
-against the machine's measured fp32 GEMM peak; plus peak RSS of a tiled 4096x4096 upscale.
+against the machine's measured fp32 GEMM rate; plus peak RSS of a tiled 4096x4096 upscale.
 
 Paths (same random weights, BatchNorm statistics randomised so folding matters):
 
-* ``eager NCHW``            — ``SRResNet`` as trained, eval mode.
-* ``channels_last + BN folded`` — :func:`fold_batchnorm`, NHWC memory, otherwise the same graph.
-* ``fused (network only)``  — :func:`fuse_for_inference`: the above plus NHWC-friendly PReLU and
-  depth-to-space and a sub-pixel ``conv_last`` (what the default path runs).
-* ``default: Upscaler``     — ``srgan upscale``'s engine end to end (uint8 in, uint8 out, tiling
-  bookkeeping included; a 512x512 input is one 512 tile).
-* ``ONNX Runtime``          — the ``srgan export onnx`` graph, ORT_ENABLE_ALL.
-* ``yardstick: MSRResNet eager`` — a BN-free 16x64 MSRResNet-style network (BasicSR's default SR
+* ``eager NCHW``                 — ``SRResNet`` as trained, eval mode.
+* ``channels_last + BN folded``  — :func:`fold_batchnorm`, NHWC memory, otherwise the same graph.
+* ``fused network``              — :func:`fuse_for_inference`: the above plus NHWC-friendly PReLU and
+  depth-to-space and a sub-pixel ``conv_last``.
+* ``default: Upscaler.upscale``  — what ``srgan upscale`` runs, end to end (uint8 in, uint8 out,
+  tiling bookkeeping included; a 512x512 input is one 512 tile), i.e. the fused network.
+* ``ONNX Runtime``               — the ``srgan export onnx`` graph, ORT_ENABLE_ALL.
+* ``yardstick: MSRResNet``       — a BN-free 16x64 MSRResNet-style network (BasicSR's default SR
   baseline), written here from its description, eager NCHW.
 
-GFLOP/s count the convolutions of the original network (2 * k² * C_in * C_out per output pixel);
-the fused graph's extra zero taps are not counted. GEMM peak: the best of torch.mm (MKL) and a
-oneDNN 1x1 convolution (the kernels the convolutions use), measured in the same run.
+Two tables, because the machine's cores are shared with other jobs:
 
-    .venv/bin/python benchmarks/upscale.py            # speed table + 4096² RSS (~20 min on 2 cores)
-    .venv/bin/python benchmarks/upscale.py --skip-rss # speed table only (a few minutes)
+1. speed: wall clock with all threads, paths interleaved round-robin, best round after a warm-up
+   round — output megapixels per second as a user sees them (lower when the cores are busy);
+2. efficiency: one thread, CPU time of the process (what the work itself costs, barely touched by
+   other processes), as GFLOP per CPU-second and as a fraction of the fp32 GEMM rate measured
+   the same way (best of torch.mm 2048/3072/4096, i.e. MKL sgemm). The best oneDNN convolution
+   rate is printed too, as a stricter reference.
+
+GFLOP count the convolutions of the original network (2 * k² * C_in * C_out per output pixel);
+the fused graph's extra zero taps are not counted.
+
+    .venv/bin/python benchmarks/upscale.py            # both tables + 4096² RSS (~30 min on 2 busy cores)
+    .venv/bin/python benchmarks/upscale.py --skip-rss # the tables only (~10 min)
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # as `srgan upscale` does; must precede `import torch`
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
 
-import resource  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from torch.nn import functional as F  # noqa: E402
-
-from srgan.models import SRResNet, save_generator  # noqa: E402
-from srgan.models.fuse import fold_batchnorm, fuse_for_inference  # noqa: E402
+from srgan.models import SRResNet, save_generator
+from srgan.models.fuse import fold_batchnorm, fuse_for_inference
 
 
 class MSRResNet(nn.Module):
@@ -89,27 +94,29 @@ def conv_flops(model: nn.Module, size: int) -> float:
     return total * (size / probe) ** 2
 
 
-def best_time(fn, repeats: int) -> float:
-    fn()  # warm-up: oneDNN builds its kernels for this shape
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
+def run_rounds(paths: dict, rounds: int, clock) -> dict[str, float]:
+    """Best time per path over ``rounds`` interleaved rounds after one warm-up round."""
+    best = dict.fromkeys(paths, float("inf"))
+    for round_index in range(rounds + 1):
+        for name, fn in paths.items():
+            start = clock()
+            fn()
+            if round_index:  # round 0 warms up: oneDNN builds its kernels, pages get mapped
+                best[name] = min(best[name], clock() - start)
     return best
 
 
-def gemm_peak(repeats: int = 3) -> tuple[float, dict]:
-    """fp32 GFLOP/s: best of torch.mm (MKL) and a oneDNN 1x1 convolution (NHWC)."""
-    results = {}
-    with torch.inference_mode():
-        for n in (2048, 3072, 4096):
-            a, b = torch.randn(n, n), torch.randn(n, n)
-            results[f"torch.mm {n}"] = 2 * n**3 / best_time(lambda a=a, b=b: a @ b, repeats) / 1e9
-        conv = nn.Conv2d(1024, 1024, 1, bias=False).to(memory_format=torch.channels_last)
-        x = torch.randn(1, 1024, 64, 64).contiguous(memory_format=torch.channels_last)
-        results["oneDNN 1x1 conv 4096x1024x1024"] = 2 * 4096 * 1024 * 1024 / best_time(lambda: conv(x), repeats) / 1e9
-    return max(results.values()), results
+def gemm_paths() -> tuple[dict, dict]:
+    """fp32 GEMM (torch.mm = MKL) and, as a stricter reference, oneDNN's 3x3 convolution."""
+    paths, flops = {}, {}
+    for n in (2048, 3072, 4096):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        paths[f"torch.mm {n}"], flops[f"torch.mm {n}"] = (lambda a=a, b=b: a @ b), 2 * n**3
+    conv = nn.Conv2d(64, 64, 3, padding=1).to(memory_format=torch.channels_last)
+    x = torch.randn(1, 64, 256, 256).contiguous(memory_format=torch.channels_last)
+    paths["oneDNN conv 3x3 64->64 (reference)"] = lambda: conv(x)
+    flops["oneDNN conv 3x3 64->64 (reference)"] = 2 * 64 * 64 * 9 * 256 * 256
+    return paths, flops
 
 
 def random_generator() -> SRResNet:
@@ -122,25 +129,19 @@ def random_generator() -> SRResNet:
     return model.eval()
 
 
-def speed_table(size: int, repeats: int) -> None:
+def build_paths(size: int, threads: int) -> tuple[dict, dict]:
+    """The execution paths on a (1, 3, size, size) input and their convolution FLOPs."""
+    import onnxruntime as ort
+
     from srgan.inference.export import export_onnx_bytes
     from srgan.inference.upscaler import Upscaler
     from srgan.models.factory import GeneratorInfo
 
-    threads = torch.get_num_threads()
-    print(f"torch {torch.__version__}, {threads} threads, {os.cpu_count()} CPUs, load average "
-          f"{os.getloadavg()[0]:.1f} at start")
-    peak_before, gemm = gemm_peak()
     model = random_generator()
-    flops = conv_flops(model, size)
-    out_mp = (size * 4) ** 2 / 1e6
     x = torch.rand(1, 3, size, size)
     x_cl = x.contiguous(memory_format=torch.channels_last)
     folded = fold_batchnorm(model).to(memory_format=torch.channels_last)
     fused = fuse_for_inference(model)
-
-    import onnxruntime as ort
-
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
@@ -151,35 +152,55 @@ def speed_table(size: int, repeats: int) -> None:
         upscaler = Upscaler(str(weights), device="cpu")
     image = (np.random.default_rng(0).random((size, size, 3)) * 255).astype(np.uint8)
     yardstick = MSRResNet().eval()
-
+    lr = x.numpy()
+    flops, yard_flops = conv_flops(model, size), conv_flops(yardstick, size)
     paths = {
         "eager NCHW": lambda: model(x),
         "channels_last + BN folded": lambda: folded(x_cl),
-        "fused (network only)": lambda: fused(x_cl),
+        "fused network": lambda: fused(x_cl),
         "default: Upscaler.upscale (uint8 in/out)": lambda: upscaler.upscale(image),
-        "ONNX Runtime": lambda: session.run(None, {"lr": x.numpy()}),
+        "ONNX Runtime": lambda: session.run(None, {"lr": lr}),
+        "yardstick: MSRResNet eager NCHW": lambda: yardstick(x),
     }
-    rows = []
-    with torch.inference_mode():
-        for name, fn in paths.items():
-            seconds = best_time(fn, repeats)
-            rows.append((name, seconds, flops))
-        yard_flops = conv_flops(yardstick, size)
-        rows.append(("yardstick: MSRResNet 16x64 eager NCHW", best_time(lambda: yardstick(x), repeats), yard_flops))
-    peak_after, gemm_again = gemm_peak()
-    peak = max(peak_before, peak_after)
+    work = dict.fromkeys(paths, flops)
+    work["yardstick: MSRResNet eager NCHW"] = yard_flops
+    return paths, work
 
-    print("\nfp32 GEMM GFLOP/s (best of the runs before and after the table):")
-    for key in gemm:
-        print(f"  {key:34s} {max(gemm[key], gemm_again[key]):7.1f}")
-    print(f"  peak used below                    {peak:7.1f}")
-    print(f"\n16x64 SRResNet x4, {size}x{size} → {size * 4}x{size * 4} ({out_mp:.2f} MP out), "
-          f"{flops / 1e9:.0f} GFLOP of convolutions; best of {repeats} after a warm-up")
-    print(f"  {'path':44s} {'seconds':>8s} {'MP/s':>7s} {'GFLOP/s':>8s} {'of peak':>8s}")
-    for name, seconds, work in rows:
-        gflops = work / seconds / 1e9
-        print(f"  {name:44s} {seconds:8.2f} {out_mp / seconds:7.3f} {gflops:8.1f} {gflops / peak:8.0%}")
-    print(f"  (MSRResNet counts its own {yard_flops / 1e9:.0f} GFLOP)")
+
+def speed_table(size: int, rounds: int) -> None:
+    threads = torch.get_num_threads()
+    out_mp = (size * 4) ** 2 / 1e6
+    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
+    with torch.inference_mode():
+        paths, work = build_paths(size, threads)
+        gemm, gemm_flops = gemm_paths()
+        print(f"\n1. speed: {threads} threads, wall clock, best of {rounds} interleaved rounds; "
+              f"{size}x{size} → {size * 4}x{size * 4} ({out_mp:.2f} MP out)")
+        wall = run_rounds({**gemm, **paths}, rounds, time.perf_counter)
+        for name in gemm:
+            print(f"  {name:44s} {gemm_flops[name] / wall[name] / 1e9:8.1f} GFLOP/s")
+        print(f"  {'path':44s} {'seconds':>8s} {'MP/s':>7s} {'GFLOP/s':>8s}")
+        for name in paths:
+            print(f"  {name:44s} {wall[name]:8.2f} {out_mp / wall[name]:7.3f} {work[name] / wall[name] / 1e9:8.1f}")
+
+        torch.set_num_threads(1)
+        paths, work = build_paths(size, 1)
+        print(f"\n2. efficiency: 1 thread, process CPU time, best of {max(1, rounds - 1)} round(s) after a warm-up")
+        cpu = run_rounds({**gemm, **paths}, max(1, rounds - 1), time.process_time)
+        torch.set_num_threads(threads)
+    rates = {name: gemm_flops[name] / cpu[name] / 1e9 for name in gemm}
+    peak = max(rate for name, rate in rates.items() if name.startswith("torch.mm"))
+    for name, rate in rates.items():
+        print(f"  {name:44s} {rate:8.1f} GFLOP/s per core")
+    print(f"  fp32 GEMM peak (best torch.mm)               {peak:8.1f} GFLOP/s per core, "
+          f"{peak * threads:.0f} for {threads} cores")
+    reference = rates["oneDNN conv 3x3 64->64 (reference)"]
+    print(f"  {'path':44s} {'GFLOP/cpu-s':>11s} {'of GEMM':>8s} {'of oneDNN 3x3':>14s} {'MP/cpu-s':>9s}")
+    for name in paths:
+        rate = work[name] / cpu[name] / 1e9
+        print(f"  {name:44s} {rate:11.1f} {rate / peak:8.0%} {rate / reference:14.0%} {out_mp / cpu[name]:9.3f}")
+    print(f"  (convolution work: SRResNet {work['fused network'] / 1e9:.0f} GFLOP, "
+          f"MSRResNet {work['yardstick: MSRResNet eager NCHW'] / 1e9:.0f} GFLOP)")
 
 
 def rss_4096(size: int, tile: int | None) -> None:
@@ -210,14 +231,14 @@ def rss_4096(size: int, tile: int | None) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=512, help="input side for the speed table")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2, help="timed rounds per path (after a warm-up round)")
     parser.add_argument("--skip-rss", action="store_true", help="skip the 4096² peak-RSS run")
     parser.add_argument("--rss-only", action="store_true")
     parser.add_argument("--rss-size", type=int, default=4096)
     parser.add_argument("--tile", type=int, default=None, help="tile for the RSS run (default: srgan's)")
     args = parser.parse_args()
     if not args.rss_only:
-        speed_table(args.size, args.repeats)
+        speed_table(args.size, args.rounds)
     if not args.skip_rss:
         rss_4096(args.rss_size, args.tile)
 

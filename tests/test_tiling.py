@@ -146,6 +146,7 @@ def test_bands_are_exact_and_bounded(height, width, tile):
     {"scale": 3},
     {"scale": 4, "use_bn": False, "image_skip": True},
     {"scale": 8, "num_block": 2},
+    {"scale": 4, "num_block": 0},
 ])
 def test_fused_generator_matches_original(kwargs):
     model = tiny_generator(**kwargs)
@@ -182,3 +183,13 @@ def test_fused_generator_output_is_channels_last_numpy_friendly():
         out = fuse_for_inference(model)(torch.rand(1, 3, 8, 8).contiguous(memory_format=torch.channels_last))
     assert out.is_contiguous(memory_format=torch.channels_last)
     assert np.asarray(out[0].permute(1, 2, 0)).flags["C_CONTIGUOUS"]
+
+
+def test_fused_generator_without_onednn_add_kernel(monkeypatch):
+    import srgan.models.fuse as fuse
+
+    monkeypatch.setattr(fuse, "_FUSED_ADD", False)  # as where the private oneDNN op is missing
+    model = tiny_generator(num_block=2)
+    x = torch.rand(1, 3, 11, 9).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        assert (fuse_for_inference(model)(x) - model(x)).abs().max().item() < 1e-5

@@ -116,7 +116,7 @@ def test_out_of_memory_fails_loudly_with_a_tile_hint(tiny):
             raise RuntimeError("[enforce fail at alloc_cpu.cpp] DefaultCPUAllocator: can't allocate memory")
 
     upscaler.runner = Broken()
-    with pytest.raises(UpscaleOutOfMemory, match="--tile 64"):
+    with pytest.raises(UpscaleOutOfMemory, match="smaller tile, e.g. --tile 20"):
         upscaler.upscale(_rgb(40, 40))
 
 

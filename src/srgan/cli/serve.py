@@ -4,7 +4,6 @@ over :mod:`srgan.web.app`."""
 from __future__ import annotations
 
 import argparse
-import os
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +26,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # see `srgan upscale`
     import logging
 
     import uvicorn

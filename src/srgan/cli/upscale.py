@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
@@ -41,8 +40,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # 2 MiB pages for the large activation buffers (fewer page faults); read when torch starts.
-    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
     from tqdm import tqdm
 
     from srgan.errors import SrganError

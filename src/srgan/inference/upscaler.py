@@ -104,7 +104,7 @@ class Upscaler:
                     and "out of memory" not in text and "can't allocate memory" not in text:
                 raise
             side = max(batch.shape[-2:])
-            hint = max(64, side // 2)
+            hint = max(16, side // 2)
             raise UpscaleOutOfMemory(f"out of memory on a {batch.shape[-1]}x{batch.shape[-2]} tile on "
                                      f"{self.device}; retry with a smaller tile, e.g. --tile {hint}") from None
 
