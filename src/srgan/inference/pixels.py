@@ -71,14 +71,6 @@ def rgb_to_grey(rgb: np.ndarray) -> np.ndarray:
     return (rgb @ np.asarray(LUMA_WEIGHTS, dtype=rgb.dtype))[:, :, None]
 
 
-def from_float(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """Float in [0, 1] → uint8/uint16 rounded to nearest, or float32; clipped first."""
-    if np.dtype(dtype).kind == "f":
-        return np.clip(values, 0.0, 1.0).astype(np.float32)
-    peak = max_value(dtype)
-    return np.rint(np.clip(values, 0.0, 1.0) * peak).astype(dtype)
-
-
 def resize_lanczos(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     """Resize (H, W, C) uint8/uint16 to ``width`` x ``height`` with Lanczos (8x8 taps)."""
     import cv2

@@ -107,8 +107,8 @@ def iter_tiled_bands(run_tile: TileFn, height: int, width: int, scale: int, tile
                      ) -> Iterator[tuple[int, torch.Tensor]]:
     """Yield ``(row0, rows)``: finished output rows (C, n <= chunk_rows, width*scale), top to bottom.
 
-    ``rows`` is a view into a working buffer, valid until the next item is requested: copy or
-    convert it before then.
+    ``rows`` is a view into a working buffer, valid until the next item is requested: convert it
+    (in place if you like) or copy it before then.
 
     ``run_tile(y0, y1, x0, x1)`` computes one tile (input rows ``y0:y1``, columns ``x0:x1``) at
     output resolution. ``tile <= 0`` means one tile for the whole image. ``margin`` defaults to
@@ -126,6 +126,13 @@ def iter_tiled_bands(run_tile: TileFn, height: int, width: int, scale: int, tile
     col_sum, row_sum = torch.zeros(out_w), torch.zeros(height * scale)
     for x0, wx in zip(xs, col_weights, strict=True):
         col_sum[x0 * scale:(x0 + tile_w) * scale] += wx
+    if len(ys) == 1 and len(xs) == 1:  # one tile: nothing to blend
+        out = run_tile(0, tile_h, 0, tile_w).float()
+        if on_tile is not None:
+            on_tile(1, 1)
+        for start in range(0, out.shape[1], chunk_rows):
+            yield start, out[:, start:start + chunk_rows]
+        return
     pending: torch.Tensor | None = None  # accumulated rows of earlier bands from this band's top
     for index, y0 in enumerate(ys):
         wy = edge_ramp(tile_h * scale, y0 > 0, y0 + tile_h < height, hr_margin, hr_ramp)
@@ -133,8 +140,8 @@ def iter_tiled_bands(run_tile: TileFn, height: int, width: int, scale: int, tile
         band = torch.zeros(0)
         for x0, wx in zip(xs, col_weights, strict=True):
             out = run_tile(y0, y0 + tile_h, x0, x0 + tile_w).float()  # (C, th*s, tw*s)
-            if band.numel() == 0:
-                band = torch.zeros(out.shape[0], tile_h * scale, out_w)
+            if band.numel() == 0:  # NHWC memory, like the network's output: no transposing copies
+                band = torch.zeros(tile_h * scale, out_w, out.shape[0]).permute(2, 0, 1)
             band[:, :, x0 * scale:(x0 + tile_w) * scale].addcmul_(out, wy[:, None] * wx[None, :])
             done += 1
             if on_tile is not None:

@@ -26,7 +26,6 @@ from srgan.inference.backends import load_backend
 from srgan.inference.pixels import (
     LUMA_WEIGHTS,
     bleed_transparent,
-    from_float,
     max_value,
     output_size,
     resize_lanczos,
@@ -138,7 +137,7 @@ class Upscaler:
         tile = self.tile if self.tile > 0 else max(height, width)
         for _, band in iter_tiled_bands(run_tile, height, width, scale, tile, self.tile_overlap, self.margin,
                                         on_tile):
-            yield from_float(band.permute(1, 2, 0).numpy(), pixels.dtype)
+            yield _to_pixels(band, pixels.dtype)
 
     def upscale(self, pixels: np.ndarray, outscale: float | None = None,
                 on_tile: ProgressFn | None = None) -> np.ndarray:
@@ -164,6 +163,16 @@ class Upscaler:
         if upscaled.dtype.kind == "f":
             return np.clip(resize_lanczos(upscaled.astype(np.float32), new_w, new_h), 0.0, 1.0)
         return resize_lanczos(upscaled, new_w, new_h)
+
+
+def _to_pixels(rows: torch.Tensor, dtype: np.dtype) -> np.ndarray:
+    """(C, n, W) float rows in [0, 1] (modified in place) → (n, W, C) array of ``dtype``, rounded
+    to nearest. Done in torch (threaded, in place); NHWC-strided rows need no transposing copy."""
+    if np.dtype(dtype).kind == "f":
+        return rows.clamp_(0.0, 1.0).permute(1, 2, 0).contiguous().numpy()
+    peak = max_value(dtype)
+    rows = rows.mul_(peak).round_().clamp_(0.0, peak)
+    return rows.to(torch.uint8 if dtype == np.uint8 else torch.uint16).permute(1, 2, 0).contiguous().numpy()
 
 
 def check_outscale(outscale: float) -> float:
