@@ -144,3 +144,44 @@ def test_checkpoint_prefers_ema_weights(tmp_path):
     assert info.metadata["weights"] == "ema"
     state, _ = read_generator_weights(path, prefer_ema=False)
     assert torch.equal(state["conv_first.weight"], raw.state_dict()["conv_first.weight"])
+
+
+def _shipped(name: str) -> bool:
+    from srgan.models.factory import shipped_weights_path
+
+    return shipped_weights_path(name).is_file()
+
+
+@pytest.mark.skipif(not (_shipped("srresnet_x4") and _shipped("srgan_x4")), reason="shipped weights not installed")
+def test_perception_interpolates_the_shipped_models():
+    low, _ = load_generator("srresnet_x4")
+    high, _ = load_generator("srgan_x4")
+    for alpha, expected in ((0.0, low), (1.0, high)):
+        mixed, info = load_generator("default", perception=alpha)
+        assert info.metadata["perception"] == str(alpha)
+        for key, value in mixed.state_dict().items():
+            assert torch.allclose(value, expected.state_dict()[key]), key
+    half, _ = load_generator("default", perception=0.5)
+    key = "conv_first.weight"
+    mid = 0.5 * (low.state_dict()[key] + high.state_dict()[key])
+    assert torch.allclose(half.state_dict()[key], mid, atol=1e-6)
+    with pytest.raises(WeightsError, match="between 0 and 1"):
+        load_generator("default", perception=1.5)
+
+
+@pytest.mark.skipif(not _shipped("srresnet_x4"), reason="shipped weights not installed")
+def test_shipped_default_model_beats_bicubic_on_a_photo():
+    """The shipped weights load by name and do what they are for (skimage's astronaut, x4)."""
+    from skimage import data
+
+    from srgan.data.degrade import imresize, upscale_bicubic
+    from srgan.evaluation.metrics import psnr
+
+    hr = data.astronaut()[:256, 128:384]
+    lr = imresize(hr, 0.25)
+    model, info = load_generator("default")
+    assert info.scale == 4
+    with torch.no_grad():
+        x = torch.from_numpy(lr.transpose(2, 0, 1)).float().div(255).unsqueeze(0)
+        sr = model(x).clamp(0, 1).mul(255).round().byte()[0].numpy().transpose(1, 2, 0)
+    assert psnr(sr, hr, crop_border=4) > psnr(upscale_bicubic(lr, 4), hr, crop_border=4) + 0.5

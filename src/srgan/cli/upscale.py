@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="how to upscale an alpha channel (default: bicubic)")
     parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch",
                         help="inference engine (default: torch)")
+    parser.add_argument("--perception", type=float, default=None, metavar="ALPHA",
+                        help="0..1: interpolate the weights of srresnet_x4 (0, fidelity) and srgan_x4 "
+                        "(1, sharper texture); replaces --model")
     parser.add_argument("--max-pixels", type=int, default=None, help="refuse inputs above this many pixels")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.set_defaults(handler=_run)
@@ -57,7 +60,7 @@ def _run(args: argparse.Namespace) -> int:
     plan = plan_outputs(found, args.output, args.ext, args.suffix)
     upscaler = Upscaler(args.model, backend=args.backend, device=args.device, half=args.half,
                         tile=DEFAULT_TILE if args.tile is None else args.tile, tile_overlap=args.tile_overlap,
-                        alpha=args.alpha)
+                        alpha=args.alpha, perception=args.perception)
     if args.scale is not None and args.scale != upscaler.scale:
         raise SrganError(f"--model {args.model} is x{upscaler.scale}, not x{args.scale}; "
                          f"use a x{args.scale} model, or --outscale {args.scale} for a final resize")
