@@ -193,3 +193,17 @@ def test_fused_generator_without_onednn_add_kernel(monkeypatch):
     x = torch.rand(1, 3, 11, 9).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         assert (fuse_for_inference(model)(x) - model(x)).abs().max().item() < 1e-5
+
+
+def test_fused_tail_in_strips_is_exact(monkeypatch):
+    import srgan.models.fuse as fuse
+
+    model = tiny_generator(scale=4, num_feat=8)
+    x = torch.rand(1, 3, 37, 21, generator=torch.Generator().manual_seed(4)).contiguous(memory_format=torch.channels_last)
+    fused = fuse_for_inference(model)
+    with torch.inference_mode():
+        whole = fused(x)
+        monkeypatch.setattr(fuse, "_TAIL_STRIP_BYTES", 1)  # strips of 16 rows of the x2 grid
+        strips = fused(x)
+        assert (strips - whole).abs().max().item() < 1e-6
+        assert (strips - model(x)).abs().max().item() < 1e-5

@@ -35,7 +35,7 @@ from srgan.inference.tiling import ProgressFn, blend_margin, count_tiles, iter_t
 
 log = logging.getLogger(__name__)
 
-#: Tile side in input pixels. 512 keeps a x4 tile of the 16x64 generator near 1.3 GB of
+#: Tile side in input pixels. 512 keeps a x4 tile of the 16x64 generator near 0.65 GB of
 #: activations and the overlap's extra work near 40 %; lower it on small GPUs or tight RAM.
 DEFAULT_TILE = 512
 ALPHA_MODES = ("bicubic", "model")
