@@ -219,3 +219,16 @@ def test_perceptual_column_flows_to_records_and_table(hr_folder, tmp_path):
     assert "percep" in format_table(summary).splitlines()[0]
     with pytest.raises(WeightsError, match="VGG weights file not found"):
         evaluate_models(["bicubic"], [str(hr_folder)], vgg_weights=str(tmp_path / "missing.pth"))
+
+
+def test_flat_images_reproduced_exactly_show_no_nan(tmp_path, capsys):
+    # Bicubic reproduces a flat image exactly (PSNR inf): the table must say so, not "inf ± nan".
+    folder = tmp_path / "flat"
+    save_image(folder / "grey.png", np.full((32, 32, 3), 90, np.uint8))
+    save_image(folder / "texture.png", _smooth_image(3, 32, 32))
+    assert main(["evaluate", "--model", "bicubic", "--data", str(folder), "--scale", "4", "--no-perceptual",
+                 "--out", str(tmp_path / "o")]) == 0
+    table = capsys.readouterr().out
+    assert "nan" not in table and "(+1 exact)" in table
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["results"]["flat"]["bicubic"]["psnr"]["n_exact"] == 1

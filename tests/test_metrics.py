@@ -148,3 +148,15 @@ def test_published_bicubic_averages(dataset, scale, published):
         hr = mod_crop(read_image(path).pixels, scale)
         scores.append(metrics.psnr(upscale_bicubic(imresize(hr, 1.0 / scale), scale), hr, scale))
     assert abs(np.mean(scores) - published) <= 0.05
+
+
+def test_summary_stats_count_exact_images_instead_of_averaging_inf() -> None:
+    from srgan.evaluation.metrics import format_stats, summary_stats
+
+    assert summary_stats([30.0, 32.0]) == {"mean": 31.0, "std": 1.0}
+    partly = summary_stats([30.0, math.inf, 32.0])
+    assert partly == {"mean": 31.0, "std": 1.0, "n_exact": 1}
+    assert format_stats(partly, 2) == "31.00 ± 1.00 (+1 exact)"
+    every = summary_stats([math.inf, math.inf])
+    assert math.isinf(every["mean"]) and every["std"] == 0.0 and every["n_exact"] == 2
+    assert format_stats(every, 2) == "∞ (exact)"

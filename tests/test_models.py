@@ -75,6 +75,22 @@ def test_missing_vgg_weights_give_one_clear_line(tmp_path, monkeypatch):
     assert "vgg16-397923af.pth" in message and "--vgg-weights" in message
 
 
+def test_failed_vgg_download_prints_only_our_line(tmp_path, monkeypatch, capfd):
+    # torch.hub announces "Downloading: ..." on stdout before it fails offline; that line must not
+    # appear ahead of our message as if a download were under way.
+    import urllib.error
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", offline)
+    with pytest.raises(WeightsError, match="not available offline"):
+        load_vgg_state_dict("vgg16", allow_download=True)
+    printed = capfd.readouterr()
+    assert "Downloading" not in printed.out + printed.err
+
+
 def test_vgg_weights_from_a_state_dict_file(tmp_path):
     from torchvision.models import vgg16
 

@@ -156,12 +156,6 @@ def run_evaluation(models: list, datasets: list[EvalDataset], scale: int, degrad
     return records, skipped
 
 
-def _stats(values: list[float]) -> dict:
-    array = np.asarray(values, dtype=np.float64)
-    with np.errstate(invalid="ignore"):  # PSNR of an image a model reproduces exactly is inf: std nan
-        return {"mean": float(np.mean(array)), "std": float(np.std(array))}
-
-
 def summarize(records: list[ImageRecord], model_order: list[str] | None = None) -> dict[str, dict]:
     """Mean and (population) standard deviation of every metric, per dataset and model."""
     table: dict[str, dict] = {}
@@ -177,7 +171,7 @@ def summarize(records: list[ImageRecord], model_order: list[str] | None = None) 
             for key in METRICS:
                 values = [getattr(r, key) for r in rows if getattr(r, key) is not None]
                 if values:
-                    entry[key] = _stats(values)
+                    entry[key] = metrics.summary_stats(values)
             summary[dataset][name] = entry
     return summary
 
@@ -211,7 +205,7 @@ def write_results(out_dir: str | Path, records: list[ImageRecord], summary: dict
 def _fmt(stats: dict | None, digits: int) -> str:
     if not stats:
         return "-"
-    return f"{stats['mean']:.{digits}f} ± {stats['std']:.{digits}f}"
+    return metrics.format_stats(stats, digits)
 
 
 def format_table(summary: dict) -> str:

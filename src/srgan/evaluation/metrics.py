@@ -89,6 +89,27 @@ def psnr(sr: np.ndarray, hr: np.ndarray, crop_border: int = 0, y_only: bool = Tr
     return 10.0 * math.log10(255.0**2 / error)
 
 
+def summary_stats(values: list[float]) -> dict:
+    """Mean and population std over images. An image a model reproduces exactly has PSNR = inf;
+    averaging it in would make the mean inf and the std nan, so the mean is over the finite
+    values and ``n_exact`` counts the others (mean inf only when every image is exact)."""
+    array = np.asarray(values, dtype=np.float64)
+    finite = array[np.isfinite(array)]
+    stats: dict = {"mean": float(finite.mean()), "std": float(finite.std())} if finite.size else \
+        {"mean": math.inf, "std": 0.0}
+    if finite.size < array.size:
+        stats["n_exact"] = int(array.size - finite.size)
+    return stats
+
+
+def format_stats(stats: dict, digits: int, separator: str = " ± ") -> str:
+    """``mean ± std``, with the count of exact (infinite-PSNR) images when there are any."""
+    if not math.isfinite(stats["mean"]):
+        return "∞ (exact)"
+    text = f"{stats['mean']:.{digits}f}{separator}{stats['std']:.{digits}f}"
+    return text + (f" (+{stats['n_exact']} exact)" if stats.get("n_exact") else "")
+
+
 def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:
     """Normalised 2-D Gaussian window (the outer product of OpenCV's ``getGaussianKernel``)."""
     x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0

@@ -206,7 +206,7 @@ class ReportWriter:
             for i, (model, entry) in enumerate(by_model.items()):
                 cells = "".join(
                     f'<td class="{"best" if best.get(k) == model else ""}">'
-                    f'{entry[k]["mean"]:.{d}f}<small> ± {entry[k]["std"]:.{d}f}</small></td>'
+                    f'{_stats_cell(entry[k], d)}</td>'
                     if k in entry else "<td>–</td>" for k, _, d in columns)
                 head = f'<th rowspan="{len(by_model)}">{html.escape(dataset)}</th>' if i == 0 else ""
                 rows.append(f'<tr class="{"first" if i == 0 else ""}">{head}<td class="model">'
@@ -246,6 +246,13 @@ class ReportWriter:
                      f'{html.escape(p["grey_images"])}; heat-maps show |SR − HR| on luma, '
                      f'{self.heat_max:g} grey levels and above at full brightness.')
         return '<section id="notes"><h2>Notes</h2><ul>' + "".join(f"<li>{i}</li>" for i in items) + "</ul></section>"
+
+
+def _stats_cell(stats: dict, digits: int) -> str:
+    if not math.isfinite(stats["mean"]):
+        return metrics.format_stats(stats, digits)
+    exact = f" (+{stats['n_exact']} exact)" if stats.get("n_exact") else ""
+    return f"{stats['mean']:.{digits}f}<small> ± {stats['std']:.{digits}f}{exact}</small>"
 
 
 def _db(value: float) -> str:

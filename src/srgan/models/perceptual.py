@@ -15,6 +15,8 @@ perceptual loss and is logged as such.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from pathlib import Path
 
@@ -70,8 +72,13 @@ def load_vgg_state_dict(arch: str, weights_path: str | Path | None = None, allow
     weights = _weights_enum(arch)
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     if cached.is_file() or allow_download:
+        if not cached.is_file():
+            log.info("%s ImageNet weights not in the cache; downloading %s to %s", arch.upper(), weights.url, cached)
         try:
-            return weights.get_state_dict(progress=False, check_hash=False)
+            # torch.hub prints its own "Downloading: ..." line to stdout; offline that line would
+            # come before our one-line error and read as if the download were happening.
+            with contextlib.redirect_stdout(io.StringIO()):
+                return weights.get_state_dict(progress=False, check_hash=False)
         except Exception as exc:  # offline: URLError, socket errors, ...
             log.debug("VGG download failed: %s", exc)
     raise WeightsError(_missing_weights_message(arch))
