@@ -21,7 +21,8 @@ import srgan.data.prepare as prepare_module
 from conftest import make_prepared_dataset, synthetic_image, tree_state, write_image_folder
 from srgan.data.degrade import degrade, imresize
 from srgan.data.manifest import MANIFEST_COLUMNS, SPLITS, read_manifest, read_prepare_info
-from srgan.data.prepare import PrepareConfig, assign_splits, prepare_dataset, split_counts
+from srgan.data.prepare import PrepareConfig, prepare_dataset
+from srgan.data.split import assign_splits, split_counts
 from srgan.errors import DatasetError
 from srgan.utils.image import load_rgb8, save_image
 from test_image_io import broken_files

@@ -3,17 +3,17 @@
 
 The recipe, in order:
 
-1. **Discover** every file under each source. DIV2K (``DIV2K_train_HR/``, ``DIV2K_valid_HR/``)
-   and Kaggle "Image Super Resolution" (``.../{train,val}/{high_res,low_res}/``) layouts are
-   recognised and only their HR folders are read; any other folder is read recursively. Hidden
-   files and folders (names starting with ``.``) are skipped.
+1. **Discover** every file under each source (``srgan.data.discover``). DIV2K
+   (``DIV2K_train_HR/``, ``DIV2K_valid_HR/``) and Kaggle "Image Super Resolution"
+   (``.../{train,val}/{high_res,low_res}/``) layouts are recognised and only their HR folders are
+   read; any other folder is read recursively. Hidden files and folders are skipped.
 2. **Validate and convert** each file in a process pool: decode (rejecting non-images, corrupt
    or truncated files, declared sizes over the pixel limit), grey → RGB, EXIF orientation,
    alpha composited on white, 16 → 8 bit; reject images smaller than one HR training patch;
    hash the pixels. Kept images are pre-processed (optional offline operators), mod-cropped to
    the scale, degraded (``area`` or MATLAB ``bicubic``) and written to a staging folder.
-3. **De-duplicate** by pixel hash, then **split** the unique images with a seeded permutation,
-   so no picture (and so none of its crops) is in two splits.
+3. **De-duplicate** by pixel hash, then **split** the unique images with a seeded permutation
+   (``srgan.data.split``), so no picture (and so none of its crops) is in two splits.
 4. **Publish**: hard-link (or copy) staged files into ``hr/SPLIT`` and ``lr_xS/SPLIT``, write
    ``manifest.csv``, ``rejected.csv`` and, last, ``prepare.json``; then drop the staging folder.
 
@@ -35,14 +35,13 @@ import re
 import shutil
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import numpy as np
 
 from srgan import __version__
 from srgan.data.cache import CACHE_DIR
 from srgan.data.degrade import DEGRADATIONS, degrade, mod_crop
+from srgan.data.discover import Candidate, FileResult, discover, display_path
 from srgan.data.manifest import (
     MANIFEST_NAME,
     PREPARE_INFO_NAME,
@@ -51,14 +50,13 @@ from srgan.data.manifest import (
     ManifestRow,
     write_manifest,
 )
+from srgan.data.split import assign_splits
 from srgan.errors import DatasetError, ImageError
 from srgan.utils.image import DEFAULT_MAX_PIXELS, read_image, save_image, to_rgb8
 
 log = logging.getLogger(__name__)
 
 STAGING = ".staging"
-_DIV2K_HR = re.compile(r"^DIV2K_(train|valid)_HR$")
-_DIV2K_LR = re.compile(r"^DIV2K_.*_LR")
 
 
 @dataclass
@@ -93,26 +91,6 @@ class PrepareConfig:
 
 
 @dataclass
-class Candidate:
-    path: str
-    source: str
-    layout: str
-
-
-@dataclass
-class FileResult:
-    path: str
-    kept: bool
-    reason: str = ""
-    sha256: str = ""
-    hr_width: int = 0
-    hr_height: int = 0
-    lr_width: int = 0
-    lr_height: int = 0
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
 class PrepareSummary:
     out: Path
     kept: int
@@ -131,86 +109,6 @@ class PrepareSummary:
         if self.skipped_work:
             lines.append("already prepared with these parameters: nothing to do")
         return lines
-
-
-# ----------------------------------------------------------------------------- discovery
-
-
-def _detect_layout(root: Path) -> str:
-    try:
-        names = {p.name for p in root.iterdir() if p.is_dir()}
-    except OSError:
-        names = set()
-    if any(_DIV2K_HR.match(n) for n in names) or _DIV2K_HR.match(root.name):
-        return "div2k"
-    for dirpath, dirnames, _ in os.walk(root):
-        if "high_res" in dirnames and "low_res" in dirnames:
-            return "kaggle"
-        if dirpath.count(os.sep) - str(root).count(os.sep) > 3:
-            break
-    return "folder"
-
-
-def _skip_dir(name: str, siblings: list[str]) -> bool:
-    """LR folders of the recognised layouts: we make our own LR from the HR images."""
-    if name == "low_res" and "high_res" in siblings:
-        return True
-    return bool(_DIV2K_LR.match(name))
-
-
-def display_path(path: str) -> str:
-    """A path as text that can always be written (undecodable bytes of a file name become U+FFFD)."""
-    return os.fsencode(path).decode("utf-8", "replace")
-
-
-def discover(sources: list[str]) -> tuple[list[Candidate], list[FileResult]]:
-    """Every file to validate, in a stable order, plus problems met while walking.
-
-    Symbolic links are followed, but each folder and each file is taken once, under the first
-    name met (so a link loop ends, and overlapping sources or links add nothing twice)."""
-    candidates: list[Candidate] = []
-    problems: list[FileResult] = []
-    seen_files: dict[str, str] = {}
-    seen_dirs: set[str] = set()
-
-    def add(path: str, source: str, layout: str) -> None:
-        real = os.path.realpath(path)
-        if real in seen_files:
-            if seen_files[real] != path:
-                problems.append(FileResult(path, False, f"same file as {display_path(seen_files[real])} "
-                                                        "(linked or listed twice)"))
-            return
-        seen_files[real] = path
-        candidates.append(Candidate(path, source, layout))
-
-    def unreadable(error: OSError) -> None:
-        problems.append(FileResult(str(error.filename), False, f"folder not readable ({error.strerror})"))
-
-    for source in sources:
-        root = Path(source)
-        if not root.exists():
-            raise DatasetError(f"source folder not found: {source}")
-        if not root.is_dir():
-            add(str(root), str(root.parent), "file")
-            continue
-        layout = _detect_layout(root)
-        for dirpath, dirnames, filenames in os.walk(root, followlinks=True, onerror=unreadable):
-            real = os.path.realpath(dirpath)
-            if real in seen_dirs:  # a symlink loop, overlapping sources, or a folder linked twice
-                if dirpath != source:
-                    problems.append(FileResult(dirpath, False, "folder already visited (symlink loop or link)"))
-                dirnames[:] = []
-                continue
-            seen_dirs.add(real)
-            skipped = [d for d in dirnames if _skip_dir(d, dirnames)]
-            for name in skipped:
-                log.info("ignoring %s: LR images of a known layout (LR is made from HR)",
-                         display_path(os.path.join(dirpath, name)))
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in skipped)
-            for name in sorted(filenames):
-                if not name.startswith("."):
-                    add(os.path.join(dirpath, name), str(root), layout)
-    return candidates, problems
 
 
 # ----------------------------------------------------------------------------- per-file work
@@ -279,37 +177,6 @@ def _init_worker() -> None:
 
 
 # ----------------------------------------------------------------------------- split and publish
-
-
-def split_counts(n: int, fractions: tuple[float, float, float]) -> list[int]:
-    """Sizes of the splits for ``n`` images: largest-remainder rounding, and every split with a
-    non-zero fraction gets at least one image when there are enough images."""
-    raw = [n * f for f in fractions]
-    counts = [int(np.floor(r)) for r in raw]
-    for i in sorted(range(3), key=lambda i: raw[i] - counts[i], reverse=True)[: n - sum(counts)]:
-        counts[i] += 1
-    wanted = [i for i in range(3) if fractions[i] > 0]
-    if n >= len(wanted):
-        for i in wanted:
-            if counts[i] == 0:
-                donor = max(range(3), key=lambda j: counts[j])
-                counts[donor] -= 1
-                counts[i] += 1
-    return counts
-
-
-def assign_splits(keys: list[str], fractions: tuple[float, float, float], seed: int) -> dict[str, str]:
-    """Seeded assignment of unique image keys to train/val/test (independent of input order)."""
-    ordered = sorted(keys)
-    order = np.random.default_rng(seed).permutation(len(ordered))
-    counts = split_counts(len(ordered), fractions)
-    assignment = {}
-    position = 0
-    for split, count in zip(SPLITS, counts, strict=True):
-        for index in order[position:position + count]:
-            assignment[ordered[index]] = split
-        position += count
-    return assignment
 
 
 def _safe_id(path: str) -> str:
