@@ -70,6 +70,28 @@ def test_tiny_model_overfits_generated_images(tiny_dataset, tmp_path):
     assert (tmp_path / "run" / "config.yaml").is_file()
 
 
+def test_bf16_autocast_training_learns(tiny_dataset, tmp_path):
+    config = _config(tiny_dataset, "train.total_iters=30", "train.val_every=30", "train.amp=bf16",
+                     "generator.image_skip=true", "generator.use_bn=false")
+    train(config, tmp_path / "run", progress=False)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss_pix"] for r in records if "loss_pix" in r]
+    assert np.mean(losses[-5:]) < 0.8 * np.mean(losses[:5])
+    assert all(p.dtype == torch.float32 for p in ckpt.load_checkpoint(
+        ckpt.list_checkpoints(tmp_path / "run" / "checkpoints")[-1][1])["net_g"].values())  # fp32 master weights
+
+
+def test_amp_auto_uses_bf16_only_where_the_device_has_it(monkeypatch):
+    from srgan.training import loop
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(loop, "_cpu_has_bf16", lambda: True)
+    assert loop.autocast_dtype_for("auto", cpu) is torch.bfloat16
+    monkeypatch.setattr(loop, "_cpu_has_bf16", lambda: False)
+    assert loop.autocast_dtype_for("auto", cpu) is None
+    assert loop.autocast_dtype_for("none", cpu) is None and loop.autocast_dtype_for("bf16", cpu) is torch.bfloat16
+
+
 def test_gan_step_updates_both_networks():
     torch.manual_seed(0)
     net_g, net_d = SRResNet(num_feat=8, num_block=1), Discriminator(num_feat=8)

@@ -91,7 +91,7 @@ class TrainConfig:
     total_iters: int = 1000
     init_from: str | None = None  # stage 2: stage-1 weights (checkpoint or safetensors)
     ema_decay: float = 0.999  # 0 = off; EMA weights are validated and saved separately
-    amp: str = "none"  # none, bf16 or fp16 (CUDA; bf16 also on CPU)
+    amp: str = "none"  # none, bf16, fp16 (CUDA only) or auto (bf16 where the device has bf16 kernels)
     channels_last: bool = True  # ~2x faster convolutions on CPU
     tf32: bool = True  # CUDA matmuls/convs in TF32
     sync_bn: bool = False  # DDP: synchronise BatchNorm statistics across ranks
@@ -127,7 +127,7 @@ class RunConfig:
             "loss.gan_type": (self.loss.gan_type, ("bce", "ragan")),
             "loss.perceptual_weights": (self.loss.perceptual_weights, ("imagenet", "random")),
             "optim.scheduler": (self.optim.scheduler, ("constant", "multistep", "cosine")),
-            "train.amp": (self.train.amp, ("none", "bf16", "fp16")),
+            "train.amp": (self.train.amp, ("none", "bf16", "fp16", "auto")),
             "train.best_metric": (self.train.best_metric, ("psnr", "ssim", "mse", "mae", "perceptual")),
         }
         for key, (value, valid) in choices.items():
