@@ -1,6 +1,7 @@
 """PSNR against training wall time: score every checkpoint of a run on benchmark sets.
 
     python tools/checkpoint_curve.py RUN_DIR [--data Set5 Set14] [--every 1] [--out curve.csv]
+        [--reference "VDSR=31.35"] [--compare "MSRResNet=10:30.27,30:30.67,50:30.72"]
 
 For reporting only (the model card's curve): checkpoints are *selected* on the validation split
 during training, never on these test sets. Prints one line per checkpoint and writes a CSV and
@@ -24,6 +25,10 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=1, help="score every Nth checkpoint")
     parser.add_argument("--out", type=Path, help="CSV path (default RUN_DIR/test_curve.csv)")
     parser.add_argument("--weights", choices=("ema", "raw"), default="ema")
+    parser.add_argument("--reference", action="append", default=[], metavar="LABEL=DB",
+                        help="a horizontal line on the plot (a published score or a goal)")
+    parser.add_argument("--compare", action="append", default=[], metavar="LABEL=MIN:DB,MIN:DB",
+                        help="another run's points on the plot (e.g. a yardstick measured elsewhere)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -68,11 +73,11 @@ def main() -> None:
         writer = csv.DictWriter(fh, fieldnames=keys)
         writer.writeheader()
         writer.writerows(rows)
-    _plot(rows, out.with_suffix(".png"))
+    _plot(rows, out.with_suffix(".png"), args.run_dir.name, args.reference, args.compare)
     print(f"wrote {out} and {out.with_suffix('.png')}")
 
 
-def _plot(rows: list[dict], path: Path) -> None:
+def _plot(rows: list[dict], path: Path, run_label: str, references: list[str], compares: list[str]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -81,7 +86,16 @@ def _plot(rows: list[dict], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for key in [k for k in rows[0] if k.endswith("_psnr")]:
         ax.plot([float(r["wall_min"]) for r in rows], [float(r[key]) for r in rows], marker="o", ms=3,
-                label=key.replace("_psnr", ""))
+                label=f"{run_label}, {key.replace('_psnr', '')}")
+    for spec in compares:
+        label, points = spec.split("=", 1)
+        pairs = [tuple(float(v) for v in point.split(":")) for point in points.split(",")]
+        ax.plot(*zip(*pairs, strict=True), marker="s", ms=4, ls="--", label=label)
+    for spec in references:
+        label, value = spec.split("=", 1)
+        ax.axhline(float(value), color="grey", lw=0.8, ls=":")
+        ax.annotate(f"{label} {float(value):.2f}", (0, float(value)), xycoords=("axes fraction", "data"),
+                    xytext=(4, 2), textcoords="offset points", fontsize=7, color="grey")
     ax.set_xlabel("training wall time on this CPU (minutes)")
     ax.set_ylabel("Y-PSNR x4 (dB)")
     ax.grid(alpha=0.3)
