@@ -3,7 +3,9 @@
     python tools/ship_model.py RUN_DIR --name srresnet_x4 [--half] [--force]
 
 Takes the checkpoint the run selected on its *validation* split (``checkpoints/best.pt``, EMA
-weights; ``--checkpoint last`` for a GAN), refuses to replace shipped weights that validated better unless ``--force``, and with
+weights; ``--checkpoint gan`` for a GAN: the latest checkpoint whose validation PSNR (EMA) is within
+``--gan-tolerance`` dB of the run's best, i.e. the most adversarial training before validation
+quality falls away; ``last`` = the last checkpoint), refuses to replace shipped weights that validated better unless ``--force``, and with
 ``--half`` stores fp16 only when that costs < 0.01 dB on the validation split. The metadata
 records the run, iteration, wall time and validation score for the model card.
 """
@@ -26,9 +28,11 @@ def main() -> None:
     parser.add_argument("--name", required=True, choices=("srresnet_x4", "srgan_x4"))
     parser.add_argument("--half", action="store_true", help="store fp16 if it costs < 0.01 dB on validation")
     parser.add_argument("--force", action="store_true", help="replace shipped weights even if they validated better")
-    parser.add_argument("--checkpoint", choices=("best", "last"), default="best",
-                        help="best on validation (pixel-loss models) or the last one (GANs: PSNR favours the "
-                        "least adversarial weights)")
+    parser.add_argument("--checkpoint", choices=("best", "last", "gan"), default="best",
+                        help="best on validation (pixel-loss models), the last one, or gan: the latest within "
+                        "--gan-tolerance dB of the best validation PSNR (GANs: the best favours the least "
+                        "adversarial weights)")
+    parser.add_argument("--gan-tolerance", type=float, default=0.5)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -43,6 +47,14 @@ def main() -> None:
     best = args.run_dir / "checkpoints" / "best.pt"
     if args.checkpoint == "last":
         best = list_checkpoints(args.run_dir / "checkpoints")[-1][1]
+    elif args.checkpoint == "gan":
+        scores = {r["iteration"]: r["val_psnr_ema"] for r in map(json.loads, (args.run_dir / "metrics.jsonl")
+                  .read_text().splitlines()) if "val_psnr_ema" in r}
+        saved = dict(list_checkpoints(args.run_dir / "checkpoints"))
+        within = [i for i in saved if i in scores and scores[i] >= max(scores.values()) - args.gan_tolerance]
+        best = saved[max(within)]
+        print(f"gan: validation PSNR (EMA) best {max(scores.values()):.4f} dB; latest checkpoint within "
+              f"{args.gan_tolerance} dB: iteration {max(within)} ({scores[max(within)]:.4f} dB)")
     state = load_checkpoint(best)
     config = state["config"]
     weights, info = read_generator_weights(best)
