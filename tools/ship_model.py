@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 from pathlib import Path
 
 import torch
@@ -43,18 +44,19 @@ def main() -> None:
     from srgan.models.factory import read_generator_weights
     from srgan.training.checkpoint import list_checkpoints, load_checkpoint
     from srgan.training.loop import validate
+    from srgan.training.monitor import read_metrics
 
     best = args.run_dir / "checkpoints" / "best.pt"
     if args.checkpoint == "last":
         best = list_checkpoints(args.run_dir / "checkpoints")[-1][1]
     elif args.checkpoint == "gan":
-        scores = {r["iteration"]: r["val_psnr_ema"] for r in map(json.loads, (args.run_dir / "metrics.jsonl")
-                  .read_text().splitlines()) if "val_psnr_ema" in r}
+        scores = {r["iteration"]: r["val_psnr_ema"] for r in read_metrics(args.run_dir) if "val_psnr_ema" in r}
+        top = max(scores.values())
         saved = dict(list_checkpoints(args.run_dir / "checkpoints"))
-        within = [i for i in saved if i in scores and scores[i] >= max(scores.values()) - args.gan_tolerance]
-        best = saved[max(within)]
-        print(f"gan: validation PSNR (EMA) best {max(scores.values()):.4f} dB; latest checkpoint within "
-              f"{args.gan_tolerance} dB: iteration {max(within)} ({scores[max(within)]:.4f} dB)")
+        pick = max(i for i in saved if scores.get(i, -math.inf) >= top - args.gan_tolerance)
+        best = saved[pick]
+        print(f"gan: validation PSNR (EMA) best {top:.4f} dB; latest checkpoint within "
+              f"{args.gan_tolerance} dB: iteration {pick} ({scores[pick]:.4f} dB)")
     state = load_checkpoint(best)
     config = state["config"]
     weights, info = read_generator_weights(best)

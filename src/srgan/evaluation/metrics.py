@@ -102,12 +102,18 @@ def summary_stats(values: list[float]) -> dict:
     return stats
 
 
-def format_stats(stats: dict, digits: int, separator: str = " ± ") -> str:
-    """``mean ± std``, with the count of exact (infinite-PSNR) images when there are any."""
+def stats_parts(stats: dict, digits: int) -> tuple[str, str]:
+    """``(mean, " ± std (+n exact)")`` as text: the two parts a table shows (the report sets the
+    second smaller)."""
     if not math.isfinite(stats["mean"]):
-        return "∞ (exact)"
-    text = f"{stats['mean']:.{digits}f}{separator}{stats['std']:.{digits}f}"
-    return text + (f" (+{stats['n_exact']} exact)" if stats.get("n_exact") else "")
+        return "∞ (exact)", ""
+    exact = f" (+{stats['n_exact']} exact)" if stats.get("n_exact") else ""
+    return f"{stats['mean']:.{digits}f}", f" ± {stats['std']:.{digits}f}{exact}"
+
+
+def format_stats(stats: dict, digits: int) -> str:
+    """``mean ± std``, with the count of exact (infinite-PSNR) images when there are any."""
+    return "".join(stats_parts(stats, digits))
 
 
 def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np.ndarray:

@@ -249,10 +249,8 @@ class ReportWriter:
 
 
 def _stats_cell(stats: dict, digits: int) -> str:
-    if not math.isfinite(stats["mean"]):
-        return metrics.format_stats(stats, digits)
-    exact = f" (+{stats['n_exact']} exact)" if stats.get("n_exact") else ""
-    return f"{stats['mean']:.{digits}f}<small> ± {stats['std']:.{digits}f}{exact}</small>"
+    mean, spread = metrics.stats_parts(stats, digits)
+    return f"{mean}<small>{spread}</small>" if spread else mean
 
 
 def _db(value: float) -> str:
