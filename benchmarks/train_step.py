@@ -22,27 +22,38 @@ from srgan.training.steps import StepContext, gan_step, pretrain_step
 
 
 def time_steps(stage: str, channels_last: bool, use_bn: bool, iters: int, warmup: int, batch: int = 16,
-               hr_patch: int = 96, bf16: bool = False) -> float:
+               hr_patch: int = 96, bf16: bool = False, device: str = "cpu", amp: str | None = None) -> float:
+    """Iterations per second; ``amp`` is None, ``bf16`` or ``fp16`` (CUDA, with a GradScaler)."""
     torch.manual_seed(0)
+    amp = "bf16" if bf16 else amp
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    net_g = SRResNet(scale=4, num_feat=64, num_block=16, use_bn=use_bn).to(memory_format=fmt).train()
+    net_g = SRResNet(scale=4, num_feat=64, num_block=16, use_bn=use_bn).to(device, memory_format=fmt).train()
     opt_g = torch.optim.Adam(net_g.parameters(), 1e-4)
     loss = LossConfig(pixel="mse", perceptual_weight=1.0 if stage == "gan" else 0.0, perceptual_weights="random")
+    dtypes = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}
     ctx = StepContext(net_g=net_g, opt_g=opt_g, loss=loss, optim=OptimConfig(), pixel_loss=nn.MSELoss(),
-                      autocast_dtype=torch.bfloat16 if bf16 else None)
+                      autocast_dtype=dtypes[amp], device_type=torch.device(device).type,
+                      scaler=torch.amp.GradScaler("cuda") if amp == "fp16" else None)
     if stage == "gan":
-        ctx.net_d = Discriminator().to(memory_format=fmt).train()
+        ctx.net_d = Discriminator().to(device, memory_format=fmt).train()
         ctx.opt_d = torch.optim.Adam(ctx.net_d.parameters(), 1e-4)
-        ctx.perceptual = PerceptualLoss("relu5_3", weights="random").to(memory_format=fmt)
-    lr = torch.rand(batch, 3, hr_patch // 4, hr_patch // 4).contiguous(memory_format=fmt)
-    hr = torch.rand(batch, 3, hr_patch, hr_patch).contiguous(memory_format=fmt)
+        ctx.perceptual = PerceptualLoss("relu5_3", weights="random").to(device, memory_format=fmt)
+    lr = torch.rand(batch, 3, hr_patch // 4, hr_patch // 4, device=device).contiguous(memory_format=fmt)
+    hr = torch.rand(batch, 3, hr_patch, hr_patch, device=device).contiguous(memory_format=fmt)
     step = pretrain_step if stage == "pretrain" else gan_step
     for _ in range(warmup):
         step(ctx, lr, hr)
+    _synchronize(device)
     start = time.perf_counter()
     for _ in range(iters):
         step(ctx, lr, hr)
+    _synchronize(device)
     return iters / (time.perf_counter() - start)
+
+
+def _synchronize(device: str) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize()
 
 
 def main() -> None:

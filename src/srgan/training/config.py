@@ -95,6 +95,7 @@ class TrainConfig:
     channels_last: bool = True  # ~2x faster convolutions on CPU
     tf32: bool = True  # CUDA matmuls/convs in TF32
     sync_bn: bool = False  # DDP: synchronise BatchNorm statistics across ranks
+    dist_backend: str = "auto"  # DDP: nccl, gloo, or auto (NCCL on CUDA, Gloo otherwise)
     log_every: int = 10
     val_every: int = 500
     save_every: int = 500
@@ -128,6 +129,7 @@ class RunConfig:
             "loss.perceptual_weights": (self.loss.perceptual_weights, ("imagenet", "random")),
             "optim.scheduler": (self.optim.scheduler, ("constant", "multistep", "cosine")),
             "train.amp": (self.train.amp, ("none", "bf16", "fp16", "auto")),
+            "train.dist_backend": (self.train.dist_backend, ("auto", "nccl", "gloo")),
             "train.best_metric": (self.train.best_metric, ("psnr", "ssim", "mse", "mae", "perceptual")),
         }
         for key, (value, valid) in choices.items():

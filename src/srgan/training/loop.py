@@ -53,22 +53,29 @@ def select_device(name: str = "auto", local_rank: int = 0) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda asked for, but CUDA is not available here")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", local_rank)  # each torchrun process on its own GPU
     if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError("--device mps asked for, but MPS is not available here")
     return device
 
 
-def _init_distributed() -> tuple[int, int, int]:
-    """(rank, world_size, local_rank) from torchrun's environment; starts the process group."""
+def _init_distributed(backend: str = "auto") -> tuple[int, int, int]:
+    """(rank, world_size, local_rank) from torchrun's environment; starts the process group
+    (``auto``: NCCL where CUDA is available, else Gloo)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return 0, 1, 0
     import torch.distributed as dist
 
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "auto":
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
-    return dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0"))
+    rank = dist.get_rank()
+    if rank == 0:
+        log.info("distributed data parallel: world size %d, %s backend", world, backend)
+    return rank, world, int(os.environ.get("LOCAL_RANK", "0"))
 
 
 def _barrier(world: int) -> None:
@@ -162,13 +169,13 @@ def _cpu_has_bf16() -> bool:
 
 
 def autocast_dtype_for(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of ``train.amp``. ``auto`` picks bf16 where the device has native bf16
-    kernels (CUDA with bf16 support; a CPU with AVX512-BF16 or AMX, where oneDNN runs the
-    convolutions of a training step about twice as fast as fp32) and fp32 elsewhere, where bf16
-    would be emulated and slower."""
+    """The autocast dtype of ``train.amp``. ``auto`` picks bf16 on a CPU with native bf16 kernels
+    (AVX512-BF16 or AMX: oneDNN runs a training step about twice as fast as fp32) and fp32
+    elsewhere: emulated bf16 is slower, and on CUDA fp32 with TF32 (``train.tf32``) was the
+    fastest at the shipped batch of 16 (H200: 103 it/s against 96 with bf16 in stage 1, 47 against
+    36 in stage 2; bf16 wins from batch 64 on, where it is worth asking for: ``benchmarks/gpu_check.py``)."""
     if amp == "auto":
-        native = torch.cuda.is_bf16_supported() if device.type == "cuda" else device.type == "cpu" and _cpu_has_bf16()
-        return torch.bfloat16 if native else None
+        return torch.bfloat16 if device.type == "cpu" and _cpu_has_bf16() else None
     return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
 
 
@@ -177,7 +184,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
     from tqdm import tqdm
 
     run_dir = Path(run_dir)
-    rank, world, local_rank = _init_distributed()
+    rank, world, local_rank = _init_distributed(config.train.dist_backend)
     is_main = rank == 0
     device = select_device(config.device, local_rank)
     if device.type == "cuda":
