@@ -203,7 +203,7 @@ def speed_table(size: int, rounds: int) -> None:
           f"MSRResNet {work['yardstick: MSRResNet eager NCHW'] / 1e9:.0f} GFLOP)")
 
 
-def rss_4096(size: int, tile: int | None) -> None:
+def rss_4096(size: int, tile: int | None, device: str = "cpu") -> None:
     """Peak RSS of `srgan upscale` on a size x size PNG with the 16x64 generator (a child process)."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -216,7 +216,7 @@ def rss_4096(size: int, tile: int | None) -> None:
         save_image(tmp / "big.png", image.astype(np.uint8))
         del image, x, y
         command = [sys.executable, "-m", "srgan.cli.main", "upscale", str(tmp / "big.png"), "-o",
-                   str(tmp / "big_x4.png"), "--model", str(weights), "--device", "cpu", "--no-progress"]
+                   str(tmp / "big_x4.png"), "--model", str(weights), "--device", device, "--no-progress"]
         if tile:
             command += ["--tile", str(tile)]
         start = time.perf_counter()
@@ -224,7 +224,7 @@ def rss_4096(size: int, tile: int | None) -> None:
         seconds = time.perf_counter() - start
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         out_size = (tmp / "big_x4.png").stat().st_size / 1e6
-    print(f"\n{size}x{size} → {size * 4}x{size * 4} tiled (tile {tile or 'default'}): peak RSS {peak_mb:.0f} MB "
+    print(f"\n{size}x{size} → {size * 4}x{size * 4} tiled (tile {tile or 'default'}, {device}): peak RSS {peak_mb:.0f} MB "
           f"({peak_mb / 1024:.2f} GiB), {seconds:.0f} s, PNG {out_size:.0f} MB")
 
 
@@ -236,11 +236,12 @@ def main() -> None:
     parser.add_argument("--rss-only", action="store_true")
     parser.add_argument("--rss-size", type=int, default=4096)
     parser.add_argument("--tile", type=int, default=None, help="tile for the RSS run (default: srgan's)")
+    parser.add_argument("--device", default="cpu", help="device of the RSS run: cpu or cuda")
     args = parser.parse_args()
     if not args.rss_only:
         speed_table(args.size, args.rounds)
     if not args.skip_rss:
-        rss_4096(args.rss_size, args.tile)
+        rss_4096(args.rss_size, args.tile, args.device)
 
 
 if __name__ == "__main__":
