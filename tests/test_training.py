@@ -97,12 +97,28 @@ def test_amp_auto_uses_bf16_only_where_the_device_has_it(monkeypatch):
 
 
 def test_cuda_device_without_an_index_follows_the_torchrun_local_rank(monkeypatch):
-    from srgan.training import loop
+    from srgan.utils.device import resolve_device
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert loop.select_device("cuda", local_rank=1) == torch.device("cuda", 1)
-    assert loop.select_device("cuda:0", local_rank=1) == torch.device("cuda", 0)
-    assert loop.select_device("auto", local_rank=1) == torch.device("cuda", 1)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert resolve_device("cuda", local_rank=1) == torch.device("cuda", 1)
+    assert resolve_device("cuda:0", local_rank=1) == torch.device("cuda", 0)
+    assert resolve_device("auto", local_rank=1) == torch.device("cuda", 1)
+    with pytest.raises(SrganError, match="2 CUDA device"):
+        resolve_device("cuda:2")
+
+
+def test_a_device_this_machine_lacks_is_one_clear_error(monkeypatch):
+    from srgan.utils.device import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") in (torch.device("cpu"), torch.device("mps"))
+    with pytest.raises(SrganError, match="CUDA is not available"):
+        resolve_device("cuda")
+    with pytest.raises(SrganError, match="unknown --device"):
+        resolve_device("gpu0")
+    with pytest.raises(SrganError, match="unknown --device"):
+        resolve_device("meta")
 
 
 def test_gan_step_updates_both_networks():

@@ -29,7 +29,8 @@ from srgan.evaluation import metrics
 from srgan.evaluation.baselines import BaselineModel
 from srgan.evaluation.datasets import EvalDataset, EvalItem, Skipped, discover_datasets, printable
 from srgan.evaluation.metrics import make_lpips, make_perceptual
-from srgan.evaluation.upscalers import grey_from_rgb, load_models, resolve_device
+from srgan.evaluation.upscalers import grey_from_rgb, load_models
+from srgan.utils.device import resolve_device
 from srgan.utils.image import DEFAULT_MAX_PIXELS, read_image, to_rgb8
 
 log = logging.getLogger(__name__)

@@ -25,23 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` → ``cuda`` when available, else ``cpu``; other names are checked."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        kind = torch.device(device).type
-    except (RuntimeError, ValueError):
-        raise SrganError(f"unknown --device {device!r}; use cpu, cuda, cuda:N, mps or auto") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise SrganError(f"--device {device} asked for, but CUDA is not available here; use --device cpu")
-    if kind == "mps" and not torch.backends.mps.is_available():
-        raise SrganError("--device mps asked for, but MPS is not available here; use --device cpu")
-    return device
-
-
 def grey_from_rgb(rgb: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 → (H, W, 1) uint8 full-range luma: the grey value of a model's RGB output."""
     grey = (rgb_to_y(rgb) - 16.0) * (255.0 / 219.0)

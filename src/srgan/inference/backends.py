@@ -14,21 +14,9 @@ from pathlib import Path
 import torch
 
 from srgan.errors import SrganError, WeightsError
+from srgan.utils.device import resolve_device
 
 BACKENDS = ("torch", "onnxruntime")
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; anything else as given (checked)."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise SrganError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise SrganError(f"--device {device}: CUDA is not available on this machine")
-    return resolved
 
 
 @dataclass

@@ -26,6 +26,7 @@ from srgan.training.ema import ModelEMA, _unwrap
 from srgan.training.monitor import GanHealth, MetricsWriter, plot_training_curves
 from srgan.training.schedule import lr_multiplier
 from srgan.training.steps import StepContext, gan_step, pretrain_step
+from srgan.utils.device import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -40,24 +41,6 @@ class TrainResult:
     best_value: float | None
     last_validation: dict = field(default_factory=dict)
     stopped_early: bool = False
-
-
-def select_device(name: str = "auto", local_rank: int = 0) -> torch.device:
-    """CUDA > MPS > CPU when ``auto``; otherwise exactly what was asked (checked)."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", local_rank)
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda asked for, but CUDA is not available here")
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", local_rank)  # each torchrun process on its own GPU
-    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("--device mps asked for, but MPS is not available here")
-    return device
 
 
 def _init_distributed(backend: str = "auto") -> tuple[int, int, int]:
@@ -186,7 +169,7 @@ def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress
     run_dir = Path(run_dir)
     rank, world, local_rank = _init_distributed(config.train.dist_backend)
     is_main = rank == 0
-    device = select_device(config.device, local_rank)
+    device = resolve_device(config.device, local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
         torch.backends.cuda.matmul.allow_tf32 = config.train.tf32
