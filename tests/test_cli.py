@@ -35,6 +35,11 @@ def test_help_does_not_import_torch():
     assert result.stderr.strip().splitlines()[-1] == "NO-TORCH"
 
 
+def test_python_dash_m_srgan_is_the_command_line():
+    result = subprocess.run([sys.executable, "-m", "srgan", "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.startswith("srgan "), result.stderr
+
+
 def test_help_is_fast():
     script = Path(sys.executable).parent / "srgan"
     command = [str(script), "--help"] if script.exists() else [sys.executable, "-m", "srgan.cli.main", "--help"]
