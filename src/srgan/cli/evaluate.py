@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--perception", type=float, nargs="+", metavar="ALPHA",
                         help="for shipped models: interpolate srresnet_x4 (0) -> srgan_x4 (1); several values "
                         "give one model each")
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N, mps or auto (default)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (default: auto = CUDA > MPS > CPU)")
     parser.add_argument("--crop-border", type=int, metavar="N", help="pixels ignored at each edge (default: scale)")
     parser.add_argument("--rgb", action="store_true", help="score on RGB instead of the Y channel")
     parser.add_argument("--vgg-weights", metavar="PATH", help="VGG16 ImageNet state dict for the perceptual "

@@ -13,7 +13,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     parser.add_argument("--model", action="append", metavar="MODEL",
                         help="model offered on the page; repeat for several (default: default)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (default: auto = CUDA > MPS > CPU)")
     parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
     parser.add_argument("--tile", type=int, default=None, help="tile side in input pixels (default: 512)")
     parser.add_argument("--max-upload-mb", type=float, default=20.0, help="largest upload (default: 20 MB)")

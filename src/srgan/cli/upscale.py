@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "images with alpha are always PNG")
     parser.add_argument("--suffix", default="", help="added to output file names (e.g. _x4)")
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs (never inputs)")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default: auto)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (default: auto = CUDA > MPS > CPU)")
     parser.add_argument("--half", action="store_true", help="fp16 inference (CUDA only)")
     parser.add_argument("--tile", type=int, default=None,
                         help="tile side in input pixels, 0 = whole image (default: 512)")

@@ -5,8 +5,8 @@ EMA, AMP scaler, RNG states, the iteration, the best score so far, the wall time
 ``arch``/``model_args``/``config`` so :func:`srgan.models.load_generator` can rebuild the
 generator from the file alone. Writes go to a temporary file that is renamed into place, so a
 crash (or ``kill -9``) mid-write never leaves a damaged checkpoint under a real name; a write
-that fails (disk full) leaves the previous checkpoints as they were. The generator is also
-written as ``net_g.safetensors`` / ``net_g_ema.safetensors`` next to the best checkpoint.
+that fails (disk full) leaves the previous checkpoints as they were. The training loop also
+writes the generator alone as ``weights/{best,last}_g[_ema].safetensors``.
 """
 
 from __future__ import annotations
