@@ -140,6 +140,17 @@ def test_network_model_and_summary_api(hr_folder, tiny_model, tmp_path):
     assert grey_sr.shape == (40, 48, 1) and grey_sr.dtype == np.uint8
 
 
+def test_self_ensemble_adds_a_plus_row_after_each_network(hr_folder, tiny_model):
+    models, _ = load_models([str(tiny_model), "bicubic"], device="cpu", self_ensemble=True)
+    assert [m.name for m in models] == ["tiny", "tiny+", "bicubic"]
+    assert models[1].info["self_ensemble"] == 8
+    lr = np.random.default_rng(0).integers(0, 256, (10, 12, 3), dtype=np.uint8)
+    assert not np.array_equal(models[0].upscale(lr), models[1].upscale(lr))
+    summary = evaluate_models([str(tiny_model)], [str(hr_folder)], device="cpu", perceptual=False, max_images=1,
+                              self_ensemble=True)
+    assert list(next(iter(summary["results"].values()))) == ["tiny", "tiny+"]
+
+
 def test_model_loading_errors(tiny_model):
     with pytest.raises(WeightsError, match="x4 model but --scale is 2"):
         load_models([str(tiny_model)], scale=2)

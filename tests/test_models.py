@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from srgan.errors import WeightsError
-from srgan.models import Discriminator, SRResNet, build_generator, load_generator, save_generator
+from srgan.models import (
+    Discriminator,
+    SelfEnsemble,
+    SRResNet,
+    build_generator,
+    load_generator,
+    save_generator,
+)
 from srgan.models.factory import interpolate_state_dicts, read_generator_weights
 from srgan.models.perceptual import PerceptualLoss, load_vgg_state_dict
 
@@ -201,3 +208,20 @@ def test_shipped_default_model_beats_bicubic_on_a_photo():
         x = torch.from_numpy(lr.transpose(2, 0, 1)).float().div(255).unsqueeze(0)
         sr = model(x).clamp(0, 1).mul(255).round().byte()[0].numpy().transpose(1, 2, 0)
     assert psnr(sr, hr, crop_border=4) > psnr(upscale_bicubic(lr, 4), hr, crop_border=4) + 0.5
+
+
+def test_self_ensemble_is_equivariant_and_differs_from_one_view():
+    torch.manual_seed(0)
+    net = SRResNet(scale=2, num_feat=8, num_block=1, use_bn=False).eval()
+    ensemble = SelfEnsemble(net)
+    x = torch.rand(1, 3, 9, 13)
+    with torch.no_grad():
+        out = ensemble(x)
+        assert out.shape == (1, 3, 18, 26)
+        # flips and 90° turns of the input give the same flip/turn of the output (one view does not)
+        assert torch.allclose(ensemble(x.flip(-1)), out.flip(-1), atol=1e-5)
+        assert torch.allclose(ensemble(torch.rot90(x, 1, (-2, -1))), torch.rot90(out, 1, (-2, -1)), atol=1e-5)
+        assert not torch.allclose(net(x.flip(-1)), net(x).flip(-1), atol=1e-3)
+        assert (out - net(x)).abs().max() > 1e-4
+        # channels_last input: same result
+        assert torch.allclose(ensemble(x.contiguous(memory_format=torch.channels_last)), out, atol=1e-6)

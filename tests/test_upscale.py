@@ -65,6 +65,16 @@ def test_tiled_upscale_matches_whole_image(tiny):
     assert np.abs(tiled - whole).max() < 1e-4
 
 
+def test_self_ensemble_tiles_exactly_and_is_refused_for_onnx(tiny):
+    image = np.random.default_rng(1).random((50, 70, 3), dtype=np.float32)
+    tiled = Upscaler(str(tiny), device="cpu", tile=48, self_ensemble=True).upscale(image)  # overlap 23: exact
+    whole = Upscaler(str(tiny), device="cpu", tile=0, self_ensemble=True).upscale(image)
+    single = Upscaler(str(tiny), device="cpu", tile=0).upscale(image)
+    assert np.abs(tiled - whole).max() < 1e-4 and np.abs(whole - single).max() > 1e-3
+    with pytest.raises(SrganError, match="--self-ensemble is only for --backend torch"):
+        Upscaler(str(tiny), backend="onnxruntime", self_ensemble=True)
+
+
 def test_grey_stays_grey_and_16_bit_stays_16_bit(upscaler):
     grey = _rgb(20, 24)[:, :, 0]
     out = upscaler.upscale(grey)

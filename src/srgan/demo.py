@@ -33,7 +33,13 @@ def _shipped_model() -> str | None:
     return "default" if shipped_weights_path("default").is_file() else None
 
 
-def run_demo(out: str | Path, train_iters: int = 60) -> Path:
+@dataclass
+class DemoResult:
+    index: Path  # the demo's index.html
+    failed: list[str]  # titles of the steps that failed (each one's error is on the page)
+
+
+def run_demo(out: str | Path, train_iters: int = 60) -> DemoResult:
     """Run every stage; a failing stage is reported in the page and the demo goes on."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -128,7 +134,7 @@ def run_demo(out: str | Path, train_iters: int = 60) -> Path:
     failed = [s.title for s in steps if s.error]
     if failed:
         log.warning("demo finished with failed steps: %s", "; ".join(failed))
-    return index
+    return DemoResult(index, failed)
 
 
 def _write_index(out: Path, steps: list[DemoStep]) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,6 +16,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from srgan.demo import run_demo
 
-    index = run_demo(args.out, train_iters=args.train_iters)
-    print(f"demo report: {index.resolve()}")
+    result = run_demo(args.out, train_iters=args.train_iters)
+    print(f"demo report: {result.index.resolve()}")
+    if result.failed:  # `make demo` must fail loudly, not pass with a broken step
+        print(f"srgan: error: {len(result.failed)} demo step(s) failed: {'; '.join(result.failed)}", file=sys.stderr)
+        return 1
     return 0

@@ -34,6 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--perception", type=float, nargs="+", metavar="ALPHA",
                         help="for shipped models: interpolate srresnet_x4 (0) -> srgan_x4 (1); several values "
                         "give one model each")
+    parser.add_argument("--self-ensemble", action="store_true",
+                        help="also score each network with the x8 geometric self-ensemble (named NAME+, as "
+                        "in EDSR's tables; 8x the compute)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (default: auto = CUDA > MPS > CPU)")
     parser.add_argument("--crop-border", type=int, metavar="N", help="pixels ignored at each edge (default: scale)")
     parser.add_argument("--rgb", action="store_true", help="score on RGB instead of the Y channel")
@@ -61,7 +64,7 @@ def _run(args: argparse.Namespace) -> int:
         run_dir=args.run, degradation=args.degradation, device=args.device, crop_border=args.crop_border,
         y_only=not args.rgb, perception=args.perception, vgg_weights=args.vgg_weights,
         perceptual=not args.no_perceptual, max_images=args.max_images, report_images=args.report_images,
-        max_pixels=args.max_pixels)
+        max_pixels=args.max_pixels, self_ensemble=args.self_ensemble)
     print(format_table(summary))
     if "report" in summary:
         print(f"report: {summary['report']}")

@@ -236,7 +236,7 @@ def evaluate_models(models: list[str], data: list[str], scale: int | None = None
                     run_dir: str | Path | None = None, degradation: str | None = None, device: str = "auto",
                     crop_border: int | None = None, y_only: bool = True, perception: list[float] | None = None,
                     vgg_weights: str | Path | None = None, perceptual: bool = True, max_images: int | None = None,
-                    report_images: int = 16, max_pixels: int | None = None) -> dict:
+                    report_images: int = 16, max_pixels: int | None = None, self_ensemble: bool = False) -> dict:
     """Evaluate ``models`` (files, shipped names, ``bicubic``/``lanczos``/``nearest``) on ``data``
     (folders, see :mod:`srgan.evaluation.datasets`) and return the summary dict.
 
@@ -250,7 +250,8 @@ def evaluate_models(models: list[str], data: list[str], scale: int | None = None
         raise SrganError("no model given; pass --model (a weights file, a shipped name, or bicubic)")
     datasets = discover_datasets(data, max_images)
     device = resolve_device(device)
-    loaded, scale = load_models(models, scale=scale, device=device, perception=perception)
+    loaded, scale = load_models(models, scale=scale, device=device, perception=perception,
+                                self_ensemble=self_ensemble)
     crop = scale if crop_border is None else int(crop_border)
     notes = []
     perceptual_fn = lpips_fn = None

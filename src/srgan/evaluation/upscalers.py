@@ -93,8 +93,9 @@ def _unique_name(name: str, spec: str, taken: set[str]) -> str:
 
 
 def load_models(specs: list[str], scale: int | None = None, device: str = "cpu",
-                perception: list[float] | None = None) -> tuple[list, int]:
-    """Load every spec; return the models and the scale they share.
+                perception: list[float] | None = None, self_ensemble: bool = False) -> tuple[list, int]:
+    """Load every spec; return the models and the scale they share. With ``self_ensemble`` each
+    network is followed by its x8 self-ensemble, named ``NAME+``.
 
     ``scale`` defaults to the networks' scale (4 when there are only baselines); a network of
     another scale is an error, as are networks of different scales.
@@ -116,6 +117,11 @@ def load_models(specs: list[str], scale: int | None = None, device: str = "cpu",
             if alpha is not None:
                 details["perception"] = alpha
             networks.append(GeneratorModel(info.name, info.scale, net, device, info=details))
+            if self_ensemble:
+                from srgan.models.ensemble import SelfEnsemble
+
+                networks.append(GeneratorModel(f"{info.name}+", info.scale, SelfEnsemble(net), device,
+                                               info={**details, "self_ensemble": 8}))
     scales = sorted({m.scale for m in networks})
     if scale is None:
         if len(scales) > 1:
@@ -126,9 +132,14 @@ def load_models(specs: list[str], scale: int | None = None, device: str = "cpu",
         if model.scale != scale:
             raise WeightsError(f"{model.name} is a x{model.scale} model but --scale is {scale}")
     remaining = iter(networks)
-    ordered = [BaselineModel(spec, scale) if is_baseline(spec) else next(remaining) for spec, _ in expanded]
+    ordered, order_specs = [], []
+    for spec, _ in expanded:
+        group = [BaselineModel(spec, scale)] if is_baseline(spec) else \
+            [next(remaining) for _ in range(2 if self_ensemble else 1)]
+        ordered += group
+        order_specs += [spec] * len(group)
     taken: set[str] = set()
-    for model, (spec, _) in zip(ordered, expanded, strict=True):
+    for model, spec in zip(ordered, order_specs, strict=True):
         model.name = _unique_name(model.name, spec, taken)
         taken.add(model.name)
         log.info("model %s (%s, x%d)", model.name, model.kind, model.scale)

@@ -58,7 +58,8 @@ class OnnxBackend:
 
 
 def load_torch_backend(model_spec: str, device: torch.device, half: bool = False,
-                       channels_last: bool = True, perception: float | None = None) -> TorchBackend:
+                       channels_last: bool = True, perception: float | None = None,
+                       self_ensemble: bool = False) -> TorchBackend:
     from srgan.inference.tiling import receptive_radius
     from srgan.models.factory import load_generator
     from srgan.models.fuse import fuse_for_inference
@@ -69,6 +70,10 @@ def load_torch_backend(model_spec: str, device: torch.device, half: bool = False
         raise SrganError("--half needs a CUDA device (fp16 convolutions are slow or missing on the CPU)")
     model, info = load_generator(model_spec, device="cpu", perception=perception)
     fused = fuse_for_inference(model, channels_last=channels_last).to(device)
+    if self_ensemble:
+        from srgan.models.ensemble import SelfEnsemble
+
+        fused = SelfEnsemble(fused)
     if half:
         fused = fused.half()
     return TorchBackend(model=fused, scale=info.scale, receptive_radius=receptive_radius(model), device=device,
@@ -110,16 +115,18 @@ def load_onnx_backend(model_spec: str, device: torch.device, threads: int | None
 
 
 def load_backend(model_spec: str, backend: str = "torch", device: str = "auto", half: bool = False,
-                 channels_last: bool = True, perception: float | None = None) -> TorchBackend | OnnxBackend:
+                 channels_last: bool = True, perception: float | None = None,
+                 self_ensemble: bool = False) -> TorchBackend | OnnxBackend:
     """Load ``model_spec`` (shipped name, weights file, checkpoint, or ``.onnx``) for ``backend``."""
     if backend not in BACKENDS:
         raise SrganError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     resolved = resolve_device(device)
     if backend == "onnxruntime":
-        if half:
-            raise SrganError("--half is only for --backend torch on CUDA")
+        if half or self_ensemble:
+            raise SrganError(f"--{'half' if half else 'self-ensemble'} is only for --backend torch")
         return load_onnx_backend(model_spec, resolved)
-    return load_torch_backend(model_spec, resolved, half=half, channels_last=channels_last, perception=perception)
+    return load_torch_backend(model_spec, resolved, half=half, channels_last=channels_last, perception=perception,
+                              self_ensemble=self_ensemble)
 
 
 def describe(backend: TorchBackend | OnnxBackend) -> dict:

@@ -2,6 +2,7 @@
 one way to build or load a generator (:mod:`srgan.models.factory`)."""
 
 from srgan.models.discriminator import Discriminator
+from srgan.models.ensemble import SelfEnsemble
 from srgan.models.factory import (
     ARCHS,
     SHIPPED_MODELS,
@@ -13,5 +14,5 @@ from srgan.models.factory import (
 )
 from srgan.models.generator import SRResNet
 
-__all__ = ["ARCHS", "SHIPPED_MODELS", "Discriminator", "GeneratorInfo", "SRResNet", "build_generator",
+__all__ = ["ARCHS", "SHIPPED_MODELS", "Discriminator", "GeneratorInfo", "SRResNet", "SelfEnsemble", "build_generator",
            "load_generator", "read_generator_weights", "save_generator"]
