@@ -13,7 +13,7 @@ downloads (the sample photos ship with scikit-image, the shipped weights with th
    is not bit-deterministic, so the bound is loose);
 3. ``torchrun`` through the CLI: one process on CUDA, and two sharing the GPU (DDP over Gloo);
 4. upscaling with the shipped ``srresnet_x4``: CUDA fp32 and fp16 against the CPU output (PSNR
-   between the two uint8 results), tiled against whole on CUDA;
+   between the two uint8 results), the x8 self-ensemble likewise, tiled against whole on CUDA;
 5. ``evaluate`` on CUDA against the CPU (same per-image PSNR to 0.01 dB);
 6. figures: training iterations/s (16x64, batch 16, HR 96) per precision and upscaling
    megapixels/s, as ``benchmarks/train_step.py`` and ``srgan upscale`` run them.
@@ -159,6 +159,10 @@ def check_upscale(dataset: Path, work: Path) -> None:
         record(f"upscale CUDA {label} vs CPU", gpu.shape == cpu.shape and value > bound,
                f"{lr.shape[1]}x{lr.shape[0]} -> {gpu.shape[1]}x{gpu.shape[0]}, PSNR(GPU, CPU) {value:.1f} dB "
                f"(bound {bound:.0f})")
+    cpu_plus = Upscaler("srresnet_x4", device="cpu", tile=0, self_ensemble=True).upscale(lr)
+    gpu_plus = Upscaler("srresnet_x4", device=DEVICE, tile=0, half=DEVICE == "cuda", self_ensemble=True).upscale(lr)
+    value = psnr_uint8(gpu_plus, cpu_plus)
+    record("upscale --self-ensemble (fp16 on CUDA) vs CPU", value > 40.0, f"PSNR(GPU, CPU) {value:.1f} dB (bound 40)")
     whole = Upscaler("srresnet_x4", device=DEVICE, tile=0).upscale(lr)
     tiled = Upscaler("srresnet_x4", device=DEVICE, tile=64).upscale(lr)
     value = psnr_uint8(whole, tiled)
