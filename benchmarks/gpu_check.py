@@ -22,6 +22,7 @@ downloads (the sample photos ship with scikit-image, the shipped weights with th
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import subprocess
@@ -140,8 +141,10 @@ def check_torchrun(dataset: Path, work: Path) -> None:
 
 
 def psnr_uint8(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+    """PSNR between two uint8 results on RGB (the project's metric, no border crop)."""
+    from srgan.evaluation.metrics import psnr
+
+    return psnr(a, b, crop_border=0, y_only=False)
 
 
 @guarded("upscale on CUDA")
@@ -173,15 +176,13 @@ def check_upscale(dataset: Path, work: Path) -> None:
 def check_evaluate(dataset: Path, work: Path) -> None:
     from srgan.evaluation.evaluate import evaluate_models
 
-    rows = {}
+    psnrs = {}
     for device in ("cpu", DEVICE):
-        summary = evaluate_models(["srresnet_x4", "bicubic"], [f"{dataset}:test"], scale=4, device=device,
-                                  out_dir=work / f"eval_{device}", perceptual=False, degradation="area")
-        rows[device] = summary
-    per_image = {d: [line.split(",") for line in (work / f"eval_{d}" / "per_image.csv").read_text().splitlines()]
-                 for d in rows}
-    col = per_image["cpu"][0].index("psnr")
-    diffs = [abs(float(a[col]) - float(b[col])) for a, b in zip(per_image["cpu"][1:], per_image[DEVICE][1:], strict=True)]
+        evaluate_models(["srresnet_x4", "bicubic"], [f"{dataset}:test"], scale=4, device=device,
+                        out_dir=work / f"eval_{device}", perceptual=False, degradation="area")
+        with open(work / f"eval_{device}" / "per_image.csv", newline="") as fh:
+            psnrs[device] = [float(row["psnr"]) for row in csv.DictReader(fh)]
+    diffs = [abs(a - b) for a, b in zip(psnrs["cpu"], psnrs[DEVICE], strict=True)]
     record("evaluate CUDA vs CPU", len(diffs) > 0 and max(diffs) < 0.01,
            f"{len(diffs)} rows, largest per-image PSNR difference {max(diffs):.4f} dB")
 

@@ -22,10 +22,9 @@ from srgan.training.steps import StepContext, gan_step, pretrain_step
 
 
 def time_steps(stage: str, channels_last: bool, use_bn: bool, iters: int, warmup: int, batch: int = 16,
-               hr_patch: int = 96, bf16: bool = False, device: str = "cpu", amp: str | None = None) -> float:
+               hr_patch: int = 96, device: str = "cpu", amp: str | None = None) -> float:
     """Iterations per second; ``amp`` is None, ``bf16`` or ``fp16`` (CUDA, with a GradScaler)."""
     torch.manual_seed(0)
-    amp = "bf16" if bf16 else amp
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     net_g = SRResNet(scale=4, num_feat=64, num_block=16, use_bn=use_bn).to(device, memory_format=fmt).train()
     opt_g = torch.optim.Adam(net_g.parameters(), 1e-4)
@@ -74,7 +73,7 @@ def main() -> None:
                 layout = "channels_last" if channels_last else "NCHW"
                 print(f"{stage:10s} {'on' if use_bn else 'off':4s} {layout:14s} {'fp32':5s} {rate:7.3f}", flush=True)
         # train.amp=bf16: autocast on the CPU (oneDNN bf16 kernels where the CPU has AVX512-BF16/AMX)
-        rate = time_steps(stage, True, False, args.iters, args.warmup, bf16=True)
+        rate = time_steps(stage, True, False, args.iters, args.warmup, amp="bf16")
         print(f"{stage:10s} {'off':4s} {'channels_last':14s} {'bf16':5s} {rate:7.3f}", flush=True)
 
 

@@ -117,11 +117,6 @@ def load_models(specs: list[str], scale: int | None = None, device: str = "cpu",
             if alpha is not None:
                 details["perception"] = alpha
             networks.append(GeneratorModel(info.name, info.scale, net, device, info=details))
-            if self_ensemble:
-                from srgan.models.ensemble import SelfEnsemble
-
-                networks.append(GeneratorModel(f"{info.name}+", info.scale, SelfEnsemble(net), device,
-                                               info={**details, "self_ensemble": 8}))
     scales = sorted({m.scale for m in networks})
     if scale is None:
         if len(scales) > 1:
@@ -132,15 +127,22 @@ def load_models(specs: list[str], scale: int | None = None, device: str = "cpu",
         if model.scale != scale:
             raise WeightsError(f"{model.name} is a x{model.scale} model but --scale is {scale}")
     remaining = iter(networks)
-    ordered, order_specs = [], []
-    for spec, _ in expanded:
-        group = [BaselineModel(spec, scale)] if is_baseline(spec) else \
-            [next(remaining) for _ in range(2 if self_ensemble else 1)]
-        ordered += group
-        order_specs += [spec] * len(group)
+    ordered = [BaselineModel(spec, scale) if is_baseline(spec) else next(remaining) for spec, _ in expanded]
     taken: set[str] = set()
-    for model, spec in zip(ordered, order_specs, strict=True):
+    for model, (spec, _) in zip(ordered, expanded, strict=True):
         model.name = _unique_name(model.name, spec, taken)
         taken.add(model.name)
         log.info("model %s (%s, x%d)", model.name, model.kind, model.scale)
+    if self_ensemble:
+        ordered = [twin for model in ordered for twin in (model, *_self_ensemble_of(model))]
     return ordered, scale
+
+
+def _self_ensemble_of(model) -> list[GeneratorModel]:
+    """``[NAME+]`` for a network (its x8 self-ensemble), ``[]`` for a baseline."""
+    if not isinstance(model, GeneratorModel):
+        return []
+    from srgan.models.ensemble import SelfEnsemble
+
+    return [GeneratorModel(f"{model.name}+", model.scale, SelfEnsemble(model.net), model.device,
+                           info={**model.info, "self_ensemble": 8})]
