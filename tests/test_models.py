@@ -118,7 +118,7 @@ def test_vgg_weights_from_a_state_dict_file(tmp_path):
 def test_bad_vgg_weights_file_is_a_clear_error(tmp_path):
     bad = tmp_path / "bad.pth"
     bad.write_text("not a state dict")
-    with pytest.raises(WeightsError, match="cannot read VGG weights"):
+    with pytest.raises(WeightsError, match="VGG weights .* is unreadable"):
         PerceptualLoss("relu2_2", weights_path=bad, allow_download=False)
     with pytest.raises(WeightsError, match="not found"):
         PerceptualLoss("relu2_2", weights_path=tmp_path / "missing.pth", allow_download=False)
@@ -160,8 +160,8 @@ def test_checkpoint_prefers_ema_weights(tmp_path):
     args = {"scale": 4, "num_feat": 8, "num_block": 1}
     raw, ema = build_generator("srresnet", **args), build_generator("srresnet", **args)
     path = tmp_path / "ckpt.pt"
-    torch.save({"arch": "srresnet", "model_args": args, "net_g": raw.state_dict(), "net_g_ema": ema.state_dict(),
-                "iteration": 7}, path)
+    torch.save({"arch": "srresnet", "model_args": args, "net_g": raw.state_dict(),
+                "ema": {"module": ema.state_dict(), "updates": 3, "decay": 0.999}, "iteration": 7}, path)
     state, info = read_generator_weights(path)
     assert torch.equal(state["conv_first.weight"], ema.state_dict()["conv_first.weight"])
     assert info.metadata["weights"] == "ema"

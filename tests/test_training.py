@@ -137,14 +137,111 @@ def test_gan_step_updates_both_networks():
     assert all(p.requires_grad for p in net_d.parameters())
 
 
-@pytest.mark.parametrize("gan_type", ["ragan"])
-def test_relativistic_gan_step_runs(gan_type):
+def _expected_adversarial_losses(net_g, net_d, lr, hr, smoothing: float) -> dict[str, float]:
+    """The published formulas, computed by hand on copies of the networks before the step."""
+    import copy
+
+    from torch.nn.functional import binary_cross_entropy_with_logits as bce
+
+    g, d = copy.deepcopy(net_g), copy.deepcopy(net_d)
+    with torch.no_grad():
+        sr = g(lr)
+        fake, real = d(sr), d(hr)  # the generator half: D on SR first, then on HR
+        ragan_g = 0.5 * (bce(real - fake.mean(), torch.zeros_like(real)) + bce(fake - real.mean(), torch.ones_like(fake)))
+    return {"ragan": float(ragan_g), "bce": float(bce(fake, torch.ones_like(fake)))}
+
+
+@pytest.mark.parametrize("gan_type", ["ragan", "bce"])
+def test_gan_step_uses_the_asked_adversarial_loss(gan_type):
+    torch.manual_seed(0)
     net_g, net_d = SRResNet(num_feat=8, num_block=1), Discriminator(num_feat=8)
+    lr, hr = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 32, 32)
+    expected = _expected_adversarial_losses(net_g, net_d, lr, hr, 0.1)
+    assert abs(expected["ragan"] - expected["bce"]) > 1e-3  # the two losses are distinguishable here
     ctx = StepContext(net_g=net_g, opt_g=torch.optim.Adam(net_g.parameters()), loss=LossConfig(gan_type=gan_type,
                       label_smoothing=0.1), optim=OptimConfig(), pixel_loss=nn.L1Loss(), net_d=net_d,
                       opt_d=torch.optim.Adam(net_d.parameters()))
-    stats = gan_step(ctx, torch.rand(2, 3, 8, 8), torch.rand(2, 3, 32, 32), noise_std=0.05)
-    assert np.isfinite(stats["loss_g"]) and np.isfinite(stats["loss_d"])
+    stats = gan_step(ctx, lr, hr, noise_std=0.0)
+    assert stats["loss_adv"] == pytest.approx(expected[gan_type], rel=1e-5)
+    assert np.isfinite(stats["loss_d"])
+
+
+def test_validation_does_not_depend_on_the_batch_size(tmp_path):
+    from torch.utils.data import DataLoader
+
+    from srgan.models.perceptual import PerceptualLoss
+    from srgan.training.validation import validate
+
+    rng = np.random.default_rng(1)
+    images = [{"lr": torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(i)),
+               "hr": torch.from_numpy(rng.random((3, 32, 32), dtype=np.float32))} for i in range(4)]
+    torch.manual_seed(0)
+    net = SRResNet(num_feat=4, num_block=1, use_bn=False)
+    perceptual = PerceptualLoss(layer="relu2_2", weights="random")
+    one = validate(net, DataLoader(images, batch_size=1), 4, torch.device("cpu"), perceptual)
+    two = validate(net, DataLoader(images, batch_size=2), 4, torch.device("cpu"), perceptual)
+    assert one.keys() == two.keys() == {"psnr", "ssim", "mse", "mae", "perceptual"}
+    for key in one:
+        assert one[key] == pytest.approx(two[key], rel=1e-5), key
+
+
+def test_recovery_restores_exactly_what_resume_restores(tiny_dataset, tmp_path):
+    """A run's state is saved, then changed by more training; _recover must bring back the saved
+    state through the same code --resume uses (networks, optimisers, EMA, RNG, counters)."""
+    from types import SimpleNamespace
+
+    from srgan.training import loop
+    from srgan.training.state import TrainState
+
+    config = _config(tiny_dataset, "stage=gan", "discriminator.num_feat=8")
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+
+    def fresh() -> TrainState:
+        torch.manual_seed(0)
+        return loop._build_state(config, torch.device("cpu"), 1, resume=False)
+
+    state = fresh()
+    ctx = loop._step_context(config, state, torch.device("cpu"))
+    hr = torch.rand(4, 3, 32, 32)
+    lr = torch.nn.functional.avg_pool2d(hr, 4)
+    gan_step(ctx, lr, hr)
+    state.ema.update(state.net_g)
+    state.iteration, state.best_value, state.bad_validations = 5, 21.5, 2
+    run = SimpleNamespace(ckpt_dir=folder, writer=None, description=lambda: {"arch": "srresnet"})
+    state.save(folder / "iter_00000005.pt", run.description())
+    saved_rng = torch.get_rng_state()
+    for _ in range(2):  # the state moves on
+        gan_step(ctx, lr, hr)
+        state.ema.update(state.net_g)
+    state.iteration, state.best_value, state.bad_validations = 7, 22.0, 0
+    torch.rand(100)
+
+    loop._recover(state, run)
+    resumed = fresh()
+    assert resumed.restore_latest(folder) == folder / "iter_00000005.pt"
+    assert torch.equal(torch.get_rng_state(), saved_rng)
+    assert (state.iteration, state.best_value, state.bad_validations) == (5, 21.5, 2)
+    assert state.lr_scale == 0.5 * resumed.lr_scale
+    a, b = state.state_dict({}), resumed.state_dict({})
+    for part in ("net_g", "net_d"):
+        for key in a[part]:
+            assert torch.equal(a[part][key], b[part][key]), f"{part}.{key}"
+    for key in a["ema"]["module"]:
+        assert torch.equal(a["ema"]["module"][key], b["ema"]["module"][key]), f"ema.{key}"
+    assert a["ema"]["updates"] == b["ema"]["updates"]
+    for opt in ("opt_g", "opt_d"):
+        for index, moments in a[opt]["state"].items():
+            for name, value in moments.items():
+                assert torch.equal(value, b[opt]["state"][index][name]), f"{opt}.{index}.{name}"
+
+
+def test_checkpoints_hold_only_plain_data(tiny_dataset, tmp_path):
+    train(_config(tiny_dataset, "train.total_iters=2", "train.val_every=2"), tmp_path / "run", progress=False)
+    path = ckpt.list_checkpoints(tmp_path / "run" / "checkpoints")[-1][1]
+    state = torch.load(path, weights_only=True)  # would raise on any pickled Python object
+    assert state["format"] == "srgan-checkpoint-v2" and "net_g_ema" not in state
+    assert set(state["ema"]) == {"module", "updates", "decay"}
 
 
 def _final_state(run_dir: Path) -> dict:
@@ -162,7 +259,8 @@ def test_resume_equals_one_straight_run(tiny_dataset, tmp_path, stage):
                     progress=False)
     assert straight.iteration == resumed.iteration == 6
     a, b = _final_state(tmp_path / "straight"), _final_state(tmp_path / "split")
-    for part in ("net_g", "net_g_ema") + (("net_d",) if stage == "gan" else ()):
+    a["ema_module"], b["ema_module"] = a["ema"]["module"], b["ema"]["module"]
+    for part in ("net_g", "ema_module") + (("net_d",) if stage == "gan" else ()):
         for key in a[part]:
             assert torch.equal(a[part][key], b[part][key]), f"{part}.{key} differs after resume"
 
@@ -219,7 +317,7 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
         load_config(None, ["data.root=x", "stage=finetune"])
     with pytest.raises(ConfigError, match="must be int"):
         load_config(None, ["data.root=x", "train.total_iters=many"])
-    with pytest.raises(ConfigError, match="not a multiple"):
+    with pytest.raises(ConfigError, match="not a positive multiple"):
         load_config(None, ["data.root=x", "data.hr_patch=30"])
     with pytest.raises(ConfigError, match="data.root is required"):
         load_config(None, [])
@@ -227,10 +325,28 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
         load_config(tmp_path / "missing.yaml")
 
 
+def test_dataset_scale_is_reconciled_with_the_generator_at_load_time(tiny_dataset):
+    assert load_config(None, [f"data.root={tiny_dataset}", "data.hr_patch=32"]).generator.scale == 4
+    with pytest.raises(ConfigError, match="is x4 but generator.scale is 2"):
+        load_config(None, [f"data.root={tiny_dataset}", "data.hr_patch=32", "generator.scale=2"])
+
+
 @pytest.mark.parametrize("name", ["srresnet_x4", "srgan_x4", "srgan_x4_vgg", "smoke"])
-def test_packaged_configs_load(name):
-    config = load_config(name, ["data.root=somewhere"])
-    assert config.name
+def test_packaged_configs_load_every_key_they_set(name):
+    import yaml
+
+    from srgan.training.config import config_to_dict, resolve_config_path
+
+    written = yaml.safe_load(resolve_config_path(name).read_text())
+    loaded = config_to_dict(load_config(name, ["data.root=somewhere"]))
+    for section, values in written.items():
+        if not isinstance(values, dict):
+            assert loaded[section] == values, section
+            continue
+        for key, value in values.items():
+            if (section, key) != ("data", "root"):
+                got = loaded[section][key]
+                assert got == (list(value) if isinstance(value, tuple) else value), f"{section}.{key}"
 
 
 def test_schedules():

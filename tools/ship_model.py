@@ -43,8 +43,8 @@ def main() -> None:
     from srgan.models import build_generator, save_generator
     from srgan.models.factory import read_generator_weights
     from srgan.training.checkpoint import list_checkpoints, load_checkpoint
-    from srgan.training.loop import validate
     from srgan.training.monitor import read_metrics
+    from srgan.training.validation import validate
 
     best = args.run_dir / "checkpoints" / "best.pt"
     if args.checkpoint == "last":

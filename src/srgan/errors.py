@@ -16,6 +16,10 @@ class ImageError(SrganError):
     """An image file that cannot be used (missing, not an image, corrupt, too large, ...)."""
 
 
+class ImageTooLarge(ImageError):
+    """An image declaring more pixels than the limit (refused before decoding)."""
+
+
 class ConfigError(SrganError):
     """A configuration file or override that is invalid."""
 
@@ -26,3 +30,11 @@ class WeightsError(SrganError):
 
 class DatasetError(SrganError):
     """A dataset folder that cannot be used as asked."""
+
+
+class UpscaleOutOfMemory(SrganError):
+    """A tile did not fit in memory; the message suggests a smaller ``--tile``."""
+
+
+class CheckpointError(SrganError):
+    """A training checkpoint that cannot be written or read (or is refused as unsafe)."""

@@ -83,6 +83,13 @@ def _dihedral(lr: np.ndarray, hr: np.ndarray, bits: int) -> tuple[np.ndarray, np
     return out[0], out[1]
 
 
+def check_hr_patch(hr_patch: int, scale: int) -> None:
+    """The one rule for patch sizes: an HR patch is a positive multiple of the scale (the LR
+    patch is ``hr_patch // scale``, aligned to it)."""
+    if hr_patch <= 0 or hr_patch % scale:
+        raise DatasetError(f"HR patch {hr_patch} is not a positive multiple of the scale {scale}")
+
+
 class PairedPatchDataset(Dataset):
     """Random aligned HR/LR patch pairs from one split, for training.
 
@@ -107,8 +114,7 @@ class PairedPatchDataset(Dataset):
         self.root = Path(root)
         info = read_prepare_info(self.root)
         self.scale = int(info["scale"])
-        if hr_patch <= 0 or hr_patch % self.scale:
-            raise DatasetError(f"HR patch {hr_patch} is not a positive multiple of the scale {self.scale}")
+        check_hr_patch(hr_patch, self.scale)
         self.rows: list[ManifestRow] = read_manifest(self.root, split)
         if not self.rows:
             raise DatasetError(f"split {split!r} of {self.root} is empty")

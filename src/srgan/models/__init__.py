@@ -11,8 +11,9 @@ from srgan.models.factory import (
     load_generator,
     read_generator_weights,
     save_generator,
+    unwrap_model,
 )
 from srgan.models.generator import SRResNet
 
 __all__ = ["ARCHS", "SHIPPED_MODELS", "Discriminator", "GeneratorInfo", "SRResNet", "SelfEnsemble", "build_generator",
-           "load_generator", "read_generator_weights", "save_generator"]
+           "load_generator", "read_generator_weights", "save_generator", "unwrap_model"]

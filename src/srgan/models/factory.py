@@ -7,7 +7,8 @@ constructor's keyword arguments). Both travel with the weights:
 * safetensors files carry them in the header metadata (``arch``, ``model_args`` as JSON,
   ``scale``) — the format this project ships;
 * training checkpoints (``.pt``) are dicts with ``arch``, ``model_args``, ``net_g`` and
-  ``net_g_ema`` (EMA weights are preferred, as Real-ESRGAN prefers ``params_ema``).
+  ``ema`` (whose ``module`` weights are preferred, as Real-ESRGAN prefers ``params_ema``), read
+  with ``weights_only=True``: loading a file never runs code from it.
 
 :func:`load_generator` takes a shipped model name (``srresnet_x4``, ``srgan_x4``, ``default``),
 a ``.safetensors`` file or a checkpoint, and returns the network in eval mode plus its
@@ -26,6 +27,8 @@ from torch import nn
 
 from srgan.errors import WeightsError
 from srgan.models.generator import SRResNet
+from srgan.utils.atomic import atomic_write_bytes
+from srgan.utils.safeload import safe_torch_load
 
 ARCHS: dict[str, type[nn.Module]] = {"srresnet": SRResNet}
 
@@ -49,6 +52,12 @@ class GeneratorInfo:
         return int(self.model_args.get("scale", 4))
 
 
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The plain module inside DDP / torch.compile wrappers (itself when unwrapped)."""
+    model = getattr(model, "module", model)
+    return getattr(model, "_orig_mod", model)
+
+
 def build_generator(arch: str = "srresnet", **model_args) -> nn.Module:
     """A freshly initialised generator; unknown names list the valid ones."""
     if arch not in ARCHS:
@@ -67,8 +76,8 @@ def shipped_weights_path(name: str) -> Path:
 
 def save_generator(model: nn.Module, path: str | Path, arch: str, model_args: dict,
                    metadata: dict | None = None, half: bool = False) -> Path:
-    """Write generator weights as self-describing safetensors (atomic: temp file + rename)."""
-    from safetensors.torch import save_file
+    """Write generator weights as self-describing safetensors (atomic: temp file + fsync + rename)."""
+    from safetensors.torch import save
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -78,9 +87,7 @@ def save_generator(model: nn.Module, path: str | Path, arch: str, model_args: di
     meta = {"format": SAFETENSORS_FORMAT, "arch": arch, "model_args": json.dumps(model_args),
             "scale": str(model_args.get("scale", 4))}
     meta.update({k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()})
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file(state, str(tmp), metadata=meta)
-    tmp.replace(path)
+    atomic_write_bytes(path, save(state, metadata=meta))
     return path
 
 
@@ -111,15 +118,13 @@ def read_generator_weights(spec: str | Path, prefer_ema: bool = True) -> tuple[d
             raise WeightsError(f"{path} is not an srgan generator file (no '{SAFETENSORS_FORMAT}' metadata)")
         arch, model_args = meta["arch"], json.loads(meta["model_args"])
     else:
-        try:
-            ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as exc:
-            raise WeightsError(f"cannot read checkpoint {path}: {str(exc).splitlines()[0]}") from None
+        ckpt = safe_torch_load(path, "model file", WeightsError)
         if not isinstance(ckpt, dict) or "net_g" not in ckpt or "arch" not in ckpt:
             raise WeightsError(f"{path} is not an srgan checkpoint (no 'arch'/'net_g')")
         arch, model_args = ckpt["arch"], dict(ckpt["model_args"])
-        use_ema = prefer_ema and ckpt.get("net_g_ema") is not None
-        state = ckpt["net_g_ema"] if use_ema else ckpt["net_g"]
+        ema = ckpt.get("ema")
+        use_ema = prefer_ema and isinstance(ema, dict) and ema.get("module") is not None
+        state = ema["module"] if use_ema else ckpt["net_g"]
         meta = {"iteration": str(ckpt.get("iteration", "")), "weights": "ema" if use_ema else "raw"}
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
     return state, GeneratorInfo(name=name, arch=arch, model_args=model_args, source=str(path), metadata=meta)

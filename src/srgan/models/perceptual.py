@@ -25,6 +25,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from srgan.errors import WeightsError
+from srgan.utils.safeload import safe_torch_load
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,10 @@ def load_vgg_state_dict(arch: str, weights_path: str | Path | None = None, allow
         path = Path(weights_path)
         if not path.is_file():
             raise WeightsError(f"VGG weights file not found: {path}")
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise WeightsError(f"cannot read VGG weights {path}: {str(exc).splitlines()[0]}") from None
+        state = safe_torch_load(path, "VGG weights", WeightsError)
+        if not isinstance(state, dict):
+            raise WeightsError(f"VGG weights {path} are not a state dict")
+        return state
     weights = _weights_enum(arch)
     cached = Path(torch.hub.get_dir()) / "checkpoints" / Path(weights.url).name
     if cached.is_file() or allow_download:

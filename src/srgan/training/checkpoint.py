@@ -1,18 +1,19 @@
-"""Checkpoints: atomic, self-describing, last-K plus best, and restorable exactly.
+"""Checkpoint files: atomic, self-describing, last-K plus best, and safe to load.
 
-A checkpoint (``iter_00001000.pt``) holds everything a resume needs — networks, optimisers,
-EMA, AMP scaler, RNG states, the iteration, the best score so far, the wall time spent — plus
-``arch``/``model_args``/``config`` so :func:`srgan.models.load_generator` can rebuild the
-generator from the file alone. Writes go to a temporary file that is renamed into place, so a
-crash (or ``kill -9``) mid-write never leaves a damaged checkpoint under a real name; a write
-that fails (disk full) leaves the previous checkpoints as they were. The training loop also
-writes the generator alone as ``weights/{best,last}_g[_ema].safetensors``.
+A checkpoint (``iter_00001000.pt``) is the dict :meth:`srgan.training.state.TrainState.state_dict`
+builds — networks, optimisers, EMA, AMP scaler, RNG states, counters — plus ``arch``,
+``model_args`` and ``config`` so :func:`srgan.models.load_generator` can rebuild the generator
+from the file alone. It holds only tensors and plain containers (dicts, lists, strings, numbers),
+so it is read with ``torch.load(weights_only=True)``: a checkpoint from someone else can never
+run code on this machine, and a file that would (a pickle of arbitrary objects) is refused with
+one line. Writes go through :func:`srgan.utils.atomic.atomic_write`, so a crash (or ``kill -9``)
+mid-write never leaves a damaged checkpoint under a real name, and a write that fails (disk
+full) leaves the previous checkpoints as they were.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import random
 import re
 from pathlib import Path
@@ -20,19 +21,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from srgan.errors import SrganError
+from srgan.errors import CheckpointError
+from srgan.utils.atomic import atomic_write, remove_partial_writes
+from srgan.utils.safeload import safe_torch_load
+
+__all__ = ["CheckpointError", "atomic_save", "latest_good_checkpoint", "list_checkpoints", "load_checkpoint",
+           "prune", "remove_partial_writes", "rng_state", "set_rng_state"]
 
 log = logging.getLogger(__name__)
 
 _PATTERN = re.compile(r"^iter_(\d+)\.pt$")
 
 
-class CheckpointError(SrganError):
-    """A checkpoint that cannot be written or read."""
-
-
 def rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """Every RNG a training step draws from, as tensors and plain values (weights_only-loadable)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    version, python_state, gauss_next = random.getstate()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "python": {"version": version, "state": list(python_state), "gauss_next": gauss_next},
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -40,24 +50,29 @@ def rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    numpy = state["numpy"]
+    np.random.set_state((numpy["name"], numpy["keys"].numpy().astype(np.uint32), numpy["pos"],
+                         numpy["has_gauss"], numpy["cached_gaussian"]))
+    python = state["python"]
+    random.setstate((python["version"], tuple(python["state"]), python["gauss_next"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def atomic_save(obj: object, path: Path) -> None:
+def atomic_save(obj: dict, path: Path) -> None:
     """torch.save to a temporary name in the same folder, fsync, then rename over ``path``."""
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with open(tmp, "wb") as fh:
+        with atomic_write(path) as fh:
             torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CheckpointError(f"could not write {path} ({exc.strerror or exc}); previous checkpoints are intact") from None
+
+
+def load_checkpoint(path: Path) -> dict:
+    state = safe_torch_load(path, "checkpoint", CheckpointError)
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {path} is not an srgan checkpoint")
+    return state
 
 
 def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:
@@ -69,13 +84,6 @@ def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def load_checkpoint(path: Path) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise CheckpointError(f"checkpoint {path} is unreadable: {str(exc).splitlines()[0]}") from None
-
-
 def latest_good_checkpoint(folder: Path) -> tuple[Path, dict] | None:
     """The newest checkpoint that loads; damaged ones (which atomic writes should never leave)
     are reported and skipped."""
@@ -85,15 +93,6 @@ def latest_good_checkpoint(folder: Path) -> tuple[Path, dict] | None:
         except CheckpointError as exc:
             log.warning("skipping %s", exc)
     return None
-
-
-def remove_partial_writes(*folders: Path) -> None:
-    """Delete the temporary files of writes that never finished (the process was killed while
-    writing): they are never read, only take space."""
-    for folder in folders:
-        for tmp in folder.glob(".*.tmp") if folder.is_dir() else []:
-            log.info("removing %s: a write that did not finish", tmp)
-            tmp.unlink(missing_ok=True)
 
 
 def prune(folder: Path, keep_last: int, protect: set[Path]) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from srgan.errors import ConfigError
+from srgan.errors import ConfigError, SrganError
 
 
 @dataclass
@@ -137,9 +137,7 @@ class RunConfig:
                 raise ConfigError(f"{key} must be one of {', '.join(valid)}, not {value!r}")
         if not self.data.root:
             raise ConfigError("data.root is required: a dataset made by `srgan data prepare`")
-        if self.data.hr_patch % self.generator.scale:
-            raise ConfigError(f"data.hr_patch {self.data.hr_patch} is not a multiple of generator.scale "
-                              f"{self.generator.scale}")
+        _check_data_scale(self)
         if self.stage == "gan" and self.data.hr_patch < 16:
             raise ConfigError("data.hr_patch must be at least 16 for the discriminator")
         if self.train.total_iters < 1 or self.data.batch_size < 1:
@@ -148,6 +146,24 @@ class RunConfig:
             raise ConfigError("optim.d_steps and optim.d_every must be at least 1")
         if not 0.0 <= self.train.ema_decay < 1.0:
             raise ConfigError("train.ema_decay must be in [0, 1)")
+
+
+def _check_data_scale(config: RunConfig) -> None:
+    """The prepared dataset's scale (its ``prepare.json``, when it exists yet) is the generator's,
+    and the HR patch fits it: reconciled here, before any data is read."""
+    from srgan.data.datasets import check_hr_patch
+    from srgan.data.manifest import PREPARE_INFO_NAME, read_prepare_info
+
+    scale = config.generator.scale
+    if (Path(config.data.root) / PREPARE_INFO_NAME).is_file():
+        data_scale = int(read_prepare_info(config.data.root)["scale"])
+        if data_scale != scale:
+            raise ConfigError(f"dataset {config.data.root} is x{data_scale} but generator.scale is {scale}: "
+                              f"set generator.scale={data_scale} or prepare the data with --scale {scale}")
+    try:
+        check_hr_patch(config.data.hr_patch, scale)
+    except SrganError as exc:
+        raise ConfigError(f"data.hr_patch: {exc}") from None
 
 
 def _coerce(value: Any, annotation: Any, key: str) -> Any:

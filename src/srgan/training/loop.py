@@ -1,13 +1,16 @@
-"""The training loop: ``srgan train --config FILE``. Reads top to bottom in execution order:
-set up (device, DDP, data, networks, optimisers), resume, then iterate — step, EMA, log,
-validate, checkpoint — until the iteration budget, early stopping or the time limit.
+"""The training loop: ``srgan train --config FILE``.
+
+:func:`train` reads top to bottom in execution order: set up (device, DDP, run folder, data,
+networks, optimisers), resume, then iterate — set the learning rate, step, EMA, log, validate,
+checkpoint — until the iteration budget, early stopping or the time limit. Everything that
+changes during the run lives in one :class:`~srgan.training.state.TrainState`, the only thing a
+checkpoint saves or restores; what stays fixed lives in :class:`RunContext`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,20 +20,21 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from srgan.data.datasets import PairedImageDataset, PairedPatchDataset, TrainLoader
-from srgan.errors import ConfigError, SrganError, WeightsError
-from srgan.models import Discriminator, build_generator, read_generator_weights, save_generator
+from srgan.errors import ConfigError, SrganError
+from srgan.models import Discriminator, build_generator, read_generator_weights, save_generator, unwrap_model
 from srgan.models.perceptual import PerceptualLoss
 from srgan.training import checkpoint as ckpt
 from srgan.training.config import RunConfig, config_to_dict, save_config
-from srgan.training.ema import ModelEMA, _unwrap
+from srgan.training.ema import ModelEMA
 from srgan.training.monitor import GanHealth, MetricsWriter, plot_training_curves
 from srgan.training.schedule import lr_multiplier
+from srgan.training.state import TrainState
 from srgan.training.steps import StepContext, gan_step, pretrain_step
+from srgan.training.validation import REPORTED_VGG_LAYER, BestTracker, reporting_perceptual, validate
 from srgan.utils.device import resolve_device
+from srgan.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
-
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "mse": False, "mae": False, "perceptual": False}
 
 
 @dataclass
@@ -43,93 +47,109 @@ class TrainResult:
     stopped_early: bool = False
 
 
-def _init_distributed(backend: str = "auto") -> tuple[int, int, int]:
-    """(rank, world_size, local_rank) from torchrun's environment; starts the process group
-    (``auto``: NCCL where CUDA is available, else Gloo)."""
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place under torchrun (rank 0 of 1 without it)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def broadcast_flag(self, flag: bool, device: torch.device) -> bool:
+        """Rank 0's ``flag`` on every rank (so all stop together)."""
+        if self.world <= 1:
+            return flag
+        import torch.distributed as dist
+
+        tensor = torch.tensor([1.0 if flag else 0.0], device=device)
+        dist.broadcast(tensor, src=0)
+        return bool(tensor.item())
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What stays fixed during a run."""
+
+    config: RunConfig
+    run_dir: Path
+    device: torch.device
+    dist: Distributed
+    writer: MetricsWriter | None  # rank 0 only
+    val_loader: DataLoader
+    val_perceptual: PerceptualLoss | None
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.run_dir / "checkpoints"
+
+    def description(self) -> dict:
+        """What a checkpoint says about itself beside the state (enough to rebuild the generator)."""
+        config = self.config
+        return {"arch": config.generator.arch, "model_args": config.generator.model_args(),
+                "config": config_to_dict(config), "stage": config.stage, "best_metric": config.train.best_metric}
+
+
+def init_distributed(backend: str = "auto") -> Distributed:
+    """torchrun's environment as a :class:`Distributed`; starts the process group (``auto``:
+    NCCL where CUDA is available, else Gloo)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
-        return 0, 1, 0
+        return Distributed()
     import torch.distributed as dist
 
     if backend == "auto":
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     if not dist.is_initialized():
         dist.init_process_group(backend=backend)
-    rank = dist.get_rank()
-    if rank == 0:
+    if dist.get_rank() == 0:
         log.info("distributed data parallel: world size %d, %s backend", world, backend)
-    return rank, world, int(os.environ.get("LOCAL_RANK", "0"))
+    return Distributed(dist.get_rank(), world, int(os.environ.get("LOCAL_RANK", "0")))
 
 
-def _barrier(world: int) -> None:
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-
-def _broadcast_flag(flag: bool, world: int, device: torch.device) -> bool:
-    if world <= 1:
-        return flag
-    import torch.distributed as dist
-
-    tensor = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.broadcast(tensor, src=0)
-    return bool(tensor.item())
+def _setup_device(config: RunConfig, dist: Distributed) -> torch.device:
+    device = resolve_device(config.device, dist.local_rank)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cuda.matmul.allow_tf32 = config.train.tf32
+        torch.backends.cudnn.allow_tf32 = config.train.tf32
+        torch.backends.cudnn.benchmark = True
+    return device
 
 
-def _build_perceptual(config: RunConfig, device: torch.device) -> PerceptualLoss | None:
-    loss = config.loss
-    if loss.perceptual_weight <= 0:
-        return None
-    return PerceptualLoss(layer=loss.perceptual_layer, weights=loss.perceptual_weights, weights_path=loss.vgg_weights,
-                          criterion=loss.perceptual_criterion, feature_scale=loss.perceptual_feature_scale).to(device)
+def _prepare_run_dir(config: RunConfig, run_dir: Path, resume: bool, dist: Distributed) -> None:
+    """Refuse to overwrite a run; clean up writes a kill left unfinished; save the config."""
+    ckpt_dir = run_dir / "checkpoints"
+    if not resume and ckpt_dir.is_dir() and ckpt.list_checkpoints(ckpt_dir):
+        raise SrganError(f"{run_dir} already holds a training run; pass --resume to continue it "
+                         "or choose another --run-dir")
+    if dist.is_main:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        ckpt.remove_partial_writes(ckpt_dir, run_dir / "weights")
+        save_config(config, run_dir / "config.yaml")
+    dist.barrier()
 
 
-def _validation_perceptual(config: RunConfig, training_loss: PerceptualLoss | None,
-                           device: torch.device) -> PerceptualLoss | None:
-    """The VGG loss reported on validation: only with real ImageNet weights, else skipped (once, loudly)."""
-    if training_loss is not None and training_loss.is_pretrained:
-        return training_loss
-    try:
-        return PerceptualLoss(layer=config.loss.perceptual_layer, weights="imagenet",
-                              weights_path=config.loss.vgg_weights).to(device)
-    except WeightsError as exc:
-        log.info("validation perceptual loss skipped: %s", exc)
-        return None
+def _build_data(config: RunConfig) -> tuple[PairedPatchDataset, DataLoader]:
+    online = None
+    if config.data.online_preprocess:
+        from srgan.data.preprocess import load_online_pipeline
 
-
-@torch.no_grad()
-def validate(net_g: nn.Module, loader: DataLoader, scale: int, device: torch.device,
-             perceptual: PerceptualLoss | None = None, channels_last: bool = False) -> dict[str, float]:
-    """Mean PSNR/SSIM (Y, border = scale, 8-bit rounded: the benchmark protocol), MSE, MAE and,
-    when available, the VGG perceptual loss over whole validation images."""
-    from srgan.evaluation.metrics import mae_torch, mse_torch, psnr_torch, ssim_torch
-
-    was_training = net_g.training
-    net_g.eval()
-    totals: dict[str, float] = {}
-    count = 0
-    for batch in loader:
-        lr, hr = batch["lr"].to(device), batch["hr"].to(device)
-        if channels_last:
-            lr = lr.contiguous(memory_format=torch.channels_last)
-        sr = net_g(lr).float().clamp_(0, 1)
-        values = {"psnr": psnr_torch(sr, hr, scale), "mse": mse_torch(sr, hr, scale), "mae": mae_torch(sr, hr, scale)}
-        if min(hr.shape[-2:]) - 2 * scale >= 11:
-            values["ssim"] = ssim_torch(sr, hr, scale)
-        if perceptual is not None:
-            values["perceptual"] = perceptual(sr, hr).reshape(1)
-        for key, value in values.items():
-            totals[key] = totals.get(key, 0.0) + float(value.sum())
-        count += lr.shape[0]
-    net_g.train(was_training)
-    return {key: value / count for key, value in totals.items()}
-
-
-def _make_optimizer(params, learning_rate: float, config: RunConfig) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=learning_rate, betas=tuple(config.optim.betas),
-                            weight_decay=config.optim.weight_decay)
+        online = load_online_pipeline(config.data.online_preprocess)
+    train_set = PairedPatchDataset(config.data.root, "train", config.data.hr_patch, seed=config.seed,
+                                   augment=config.data.augment, online=online, use_cache=config.data.use_cache)
+    val_set = PairedImageDataset(config.data.root, config.data.val_split, limit=config.data.val_max_images)
+    # Whole images differ in size, so one per batch; validate() does not depend on it.
+    return train_set, DataLoader(val_set, batch_size=1, num_workers=0)
 
 
 def _load_init_weights(net_g: nn.Module, config: RunConfig) -> None:
@@ -141,10 +161,42 @@ def _load_init_weights(net_g: nn.Module, config: RunConfig) -> None:
     log.info("generator initialised from %s", info.source)
 
 
-def _is_better(value: float, best: float | None, metric: str) -> bool:
-    if best is None:
-        return True
-    return value > best if HIGHER_IS_BETTER[metric] else value < best
+def _build_state(config: RunConfig, device: torch.device, world: int, resume: bool) -> TrainState:
+    """Fresh networks (stage-1 weights for stage 2), optimisers, EMA and AMP scaler."""
+    net_g = build_generator(config.generator.arch, **config.generator.model_args())
+    if config.train.init_from and not resume:
+        _load_init_weights(net_g, config)
+    net_d = None
+    if config.stage == "gan":
+        net_d = Discriminator(num_feat=config.discriminator.num_feat, use_bn=config.discriminator.use_bn)
+    if world > 1 and config.train.sync_bn:
+        net_g = nn.SyncBatchNorm.convert_sync_batchnorm(net_g)
+        net_d = nn.SyncBatchNorm.convert_sync_batchnorm(net_d) if net_d is not None else None
+    memory_format = torch.channels_last if config.train.channels_last else torch.contiguous_format
+    net_g = net_g.to(device, memory_format=memory_format).train()
+    net_d = net_d.to(device, memory_format=memory_format).train() if net_d is not None else None
+    optim = config.optim
+
+    def adam(net: nn.Module, learning_rate: float) -> torch.optim.Optimizer:
+        # foreach: one multi-tensor kernel per update instead of a loop over parameters.
+        return torch.optim.Adam(net.parameters(), lr=learning_rate, betas=tuple(optim.betas),
+                                weight_decay=optim.weight_decay, foreach=True)
+
+    autocast = autocast_dtype_for(config.train.amp, device)
+    return TrainState(net_g=net_g, opt_g=adam(net_g, optim.learning_rate_g), net_d=net_d,
+                      opt_d=adam(net_d, optim.learning_rate_d) if net_d is not None else None,
+                      ema=ModelEMA(net_g, config.train.ema_decay) if config.train.ema_decay > 0 else None,
+                      scaler=torch.amp.GradScaler("cuda") if autocast is torch.float16 else None)
+
+
+def _wrap_ddp(state: TrainState, run: RunContext) -> None:
+    if run.dist.world <= 1:
+        return
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    ids = [run.device.index] if run.device.type == "cuda" else None
+    state.net_g = DDP(state.net_g, device_ids=ids)
+    state.net_d = DDP(state.net_d, device_ids=ids) if state.net_d is not None else None
 
 
 def _cpu_has_bf16() -> bool:
@@ -162,308 +214,236 @@ def autocast_dtype_for(amp: str, device: torch.device) -> torch.dtype | None:
     return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
 
 
-def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> TrainResult:
-    """Run (or resume) one training stage; see the module docstring."""
-    from tqdm import tqdm
-
-    run_dir = Path(run_dir)
-    rank, world, local_rank = _init_distributed(config.train.dist_backend)
-    is_main = rank == 0
-    device = resolve_device(config.device, local_rank)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-        torch.backends.cuda.matmul.allow_tf32 = config.train.tf32
-        torch.backends.cudnn.allow_tf32 = config.train.tf32
-        torch.backends.cudnn.benchmark = True
-    ckpt_dir = run_dir / "checkpoints"
-    existing = ckpt.list_checkpoints(ckpt_dir) if ckpt_dir.is_dir() else []
-    if existing and not resume:
-        raise SrganError(f"{run_dir} already holds a training run; pass --resume to continue it "
-                         "or choose another --run-dir")
-    if is_main:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        ckpt.remove_partial_writes(ckpt_dir, run_dir / "weights")  # left by a kill mid-write
-        save_config(config, run_dir / "config.yaml")
-    _barrier(world)
-    torch.manual_seed(config.seed + rank)
-
-    # ---------------------------------------------------------------- data
-    online = None
-    if config.data.online_preprocess:
-        from srgan.data.preprocess import load_online_pipeline
-
-        online = load_online_pipeline(config.data.online_preprocess)
-    train_set = PairedPatchDataset(config.data.root, "train", config.data.hr_patch, seed=config.seed,
-                                   augment=config.data.augment, online=online, use_cache=config.data.use_cache)
-    if train_set.scale != config.generator.scale:
-        raise ConfigError(f"dataset {config.data.root} is x{train_set.scale} but generator.scale is "
-                          f"{config.generator.scale}")
-    val_set = PairedImageDataset(config.data.root, config.data.val_split, limit=config.data.val_max_images)
-    val_loader = DataLoader(val_set, batch_size=1, num_workers=0)
-
-    # ---------------------------------------------------------------- networks
-    model_args = config.generator.model_args()
-    net_g: nn.Module = build_generator(config.generator.arch, **model_args)
-    if config.train.init_from and not resume:
-        _load_init_weights(net_g, config)
-    net_d: nn.Module | None = None
-    if config.stage == "gan":
-        net_d = Discriminator(num_feat=config.discriminator.num_feat, use_bn=config.discriminator.use_bn)
-    if world > 1 and config.train.sync_bn:
-        net_g = nn.SyncBatchNorm.convert_sync_batchnorm(net_g)
-        net_d = nn.SyncBatchNorm.convert_sync_batchnorm(net_d) if net_d is not None else None
-    memory_format = torch.channels_last if config.train.channels_last else torch.contiguous_format
-    net_g = net_g.to(device, memory_format=memory_format).train()
-    if net_d is not None:
-        net_d = net_d.to(device, memory_format=memory_format).train()
-    ema = ModelEMA(net_g, config.train.ema_decay) if config.train.ema_decay > 0 else None
-
-    pixel_loss = nn.L1Loss() if config.loss.pixel == "l1" else nn.MSELoss()
-    perceptual = _build_perceptual(config, device) if config.stage == "gan" else None
-    if perceptual is not None:
-        kind = "ImageNet" if perceptual.is_pretrained else "RANDOM (not a perceptual loss)"
-        log.info("perceptual loss: %s %s features", kind, config.loss.perceptual_layer)
-    opt_g = _make_optimizer(net_g.parameters(), config.optim.learning_rate_g, config)
-    opt_d = _make_optimizer(net_d.parameters(), config.optim.learning_rate_d, config) if net_d is not None else None
-    autocast_dtype = autocast_dtype_for(config.train.amp, device)
+def _step_context(config: RunConfig, state: TrainState, device: torch.device) -> StepContext:
+    autocast = autocast_dtype_for(config.train.amp, device)
     if config.train.amp != "none":
         log.info("mixed precision (train.amp=%s): %s", config.train.amp,
-                 str(autocast_dtype).removeprefix("torch.") if autocast_dtype else "off, fp32 (no native bf16 here)")
-    if autocast_dtype is torch.float16 and device.type != "cuda":
+                 str(autocast).removeprefix("torch.") if autocast else "off, fp32 (no native bf16 here)")
+    if autocast is torch.float16 and device.type != "cuda":
         raise ConfigError("train.amp fp16 needs CUDA; use bf16 or none on this device")
-    scaler = torch.amp.GradScaler("cuda") if autocast_dtype is torch.float16 else None
+    loss = config.loss
+    perceptual = None
+    if config.stage == "gan" and loss.perceptual_weight > 0:
+        perceptual = PerceptualLoss(layer=loss.perceptual_layer, weights=loss.perceptual_weights,
+                                    weights_path=loss.vgg_weights, criterion=loss.perceptual_criterion,
+                                    feature_scale=loss.perceptual_feature_scale).to(device)
+        kind = "ImageNet" if perceptual.is_pretrained else "RANDOM (not a perceptual loss)"
+        log.info("perceptual loss: %s %s features", kind, loss.perceptual_layer)
+    return StepContext(net_g=state.net_g, opt_g=state.opt_g, loss=loss, optim=config.optim,
+                       pixel_loss=nn.L1Loss() if loss.pixel == "l1" else nn.MSELoss(), perceptual=perceptual,
+                       net_d=state.net_d, opt_d=state.opt_d, scaler=state.scaler, autocast_dtype=autocast,
+                       device_type=device.type)
 
-    # ---------------------------------------------------------------- resume
-    start_iter, best_value, wall_before, lr_scale = 0, None, 0.0, 1.0
-    bad_validations = 0
+
+def _validation_perceptual(config: RunConfig, ctx: StepContext, device: torch.device) -> PerceptualLoss | None:
+    """The reported VGG loss: the training one when it is that very quantity, else its own."""
+    training = ctx.perceptual
+    if (isinstance(training, PerceptualLoss) and training.is_pretrained and training.feature_scale == 1.0
+            and training.criterion == "mse" and config.loss.perceptual_layer == REPORTED_VGG_LAYER):
+        return training
+    return reporting_perceptual(config.loss.vgg_weights, device)
+
+
+def _start_run(config: RunConfig, run_dir: Path, resume: bool) -> tuple[RunContext, TrainState, PairedPatchDataset,
+                                                                         StepContext]:
+    """Everything before the first step: device, folders, data, networks, resume, DDP."""
+    dist = init_distributed(config.train.dist_backend)
+    device = _setup_device(config, dist)
+    _prepare_run_dir(config, run_dir, resume, dist)
+    torch.manual_seed(config.seed + dist.rank)
+    train_set, val_loader = _build_data(config)
+    state = _build_state(config, device, dist.world, resume)
     if resume:
-        found = ckpt.latest_good_checkpoint(ckpt_dir)
-        if found is None:  # e.g. killed before its first checkpoint: `--resume` always works
-            log.info("no checkpoint in %s yet: starting from the beginning", ckpt_dir)
-            resume = False
-    if resume:
-        path, state = found
-        net_g.load_state_dict(state["net_g"])
-        opt_g.load_state_dict(state["opt_g"])
-        if net_d is not None:
-            if state.get("net_d") is None:
-                raise SrganError(f"{path} has no discriminator: it is not a GAN-stage checkpoint")
-            net_d.load_state_dict(state["net_d"])
-            opt_d.load_state_dict(state["opt_d"])
-        if ema is not None and state.get("ema") is not None:
-            ema.load_state_dict(state["ema"])
-        if scaler is not None and state.get("scaler") is not None:
-            scaler.load_state_dict(state["scaler"])
-        ckpt.set_rng_state(state["rng"])
-        start_iter, best_value = int(state["iteration"]), state.get("best_value")
-        wall_before, lr_scale = float(state.get("wall_s", 0.0)), float(state.get("lr_scale", 1.0))
-        bad_validations = int(state.get("bad_validations", 0))
-        log.info("resumed from %s at iteration %d", path, start_iter)
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
+        path = state.restore_latest(run_dir / "checkpoints")
+        if path is None:  # e.g. killed before its first checkpoint: `--resume` always works
+            log.info("no checkpoint in %s yet: starting from the beginning", run_dir / "checkpoints")
+        else:
+            log.info("resumed from %s at iteration %d", path, state.iteration)
+    ctx = _step_context(config, state, device)
+    writer = MetricsWriter(run_dir) if dist.is_main else None
+    if writer is not None and state.iteration > 0:
+        writer.truncate_after(state.iteration)
+    val_perceptual = _validation_perceptual(config, ctx, device) if dist.is_main else None
+    run = RunContext(config, run_dir, device, dist, writer, val_loader, val_perceptual)
+    _wrap_ddp(state, run)
+    ctx.net_g, ctx.net_d = state.net_g, state.net_d
+    return run, state, train_set, ctx
 
-        ids = [device.index] if device.type == "cuda" else None
-        net_g = DDP(net_g, device_ids=ids)
-        net_d = DDP(net_d, device_ids=ids) if net_d is not None else None
 
-    writer = MetricsWriter(run_dir) if is_main else None
-    if writer is not None and resume:
-        writer.truncate_after(start_iter)
-    health = GanHealth()
-    ctx = StepContext(net_g=net_g, opt_g=opt_g, loss=config.loss, optim=config.optim, pixel_loss=pixel_loss,
-                      perceptual=perceptual, net_d=net_d, opt_d=opt_d, scaler=scaler,
-                      autocast_dtype=autocast_dtype, device_type=device.type)
-    val_perceptual = _validation_perceptual(config, perceptual, device) if is_main else None
+def _make_stream(train_set: PairedPatchDataset, run: RunContext, state: TrainState):
+    """The training stream from the state's position on: resuming continues it exactly."""
+    data = run.config.data
+    return iter(TrainLoader(train_set, batch_size=data.batch_size, num_workers=data.num_workers,
+                            start=state.stream_start(data.batch_size), rank=run.dist.rank,
+                            world_size=run.dist.world, device=run.device, pin_memory=run.device.type == "cuda"))
 
-    def make_loader(iteration: int) -> TrainLoader:
-        """The training stream from ``iteration`` on: resuming continues it exactly."""
-        return TrainLoader(train_set, batch_size=config.data.batch_size, num_workers=config.data.num_workers,
-                           start=iteration * config.data.batch_size, rank=rank, world_size=world, device=device,
-                           pin_memory=device.type == "cuda")
 
-    # ---------------------------------------------------------------- state shared by the helpers below
-    total = config.train.total_iters
-    t0 = time.time()
-    last_save_time = t0
-    last_validation: dict = {}
-    stopped_early = False
+def _set_learning_rates(state: TrainState, config: RunConfig) -> float:
+    factor = lr_multiplier(state.iteration, config.train.total_iters, config.optim) * state.lr_scale
+    for opt, base in ((state.opt_g, config.optim.learning_rate_g), (state.opt_d, config.optim.learning_rate_d)):
+        for group in opt.param_groups if opt is not None else ():
+            group["lr"] = base * factor
+    return factor
 
-    def wall() -> float:
-        return wall_before + time.time() - t0
 
-    def snapshot(iteration: int) -> dict:
-        return {
-            "format": "srgan-checkpoint-v1", "arch": config.generator.arch, "model_args": model_args,
-            "config": config_to_dict(config), "iteration": iteration, "stage": config.stage,
-            "net_g": _unwrap(net_g).state_dict(), "net_g_ema": ema.module.state_dict() if ema else None,
-            "ema": ema.state_dict() if ema else None, "opt_g": opt_g.state_dict(),
-            "net_d": _unwrap(net_d).state_dict() if net_d is not None else None,
-            "opt_d": opt_d.state_dict() if opt_d is not None else None,
-            "scaler": scaler.state_dict() if scaler is not None else None, "rng": ckpt.rng_state(),
-            "best_value": best_value, "best_metric": config.train.best_metric, "wall_s": wall(),
-            "lr_scale": lr_scale, "bad_validations": bad_validations,
-        }
+def _train_step(ctx: StepContext, config: RunConfig, state: TrainState, batch: dict) -> dict[str, float]:
+    lr, hr = batch["lr"], batch["hr"]  # float32 on the device (TrainLoader converts there)
+    if config.train.channels_last:
+        lr = lr.contiguous(memory_format=torch.channels_last)
+        hr = hr.contiguous(memory_format=torch.channels_last)
+    if config.stage == "pretrain":
+        return pretrain_step(ctx, lr, hr)
+    noise = config.loss.instance_noise * max(0.0, 1.0 - state.iteration / config.train.total_iters)  # annealed
+    return gan_step(ctx, lr, hr, update_d=state.iteration % config.optim.d_every == 0, noise_std=noise)
 
-    def save(iteration: int, is_best: bool = False) -> None:
-        nonlocal last_save_time
-        last_save_time = time.time()
-        if not is_main:
+
+def _recover(state: TrainState, run: RunContext) -> None:
+    """After too many non-finite steps in a row: restore the last good checkpoint (through the
+    same code as ``--resume``) and halve the learning rate."""
+    lr_scale = state.lr_scale
+    path = state.restore_latest(run.ckpt_dir)
+    if path is None:
+        raise SrganError("training diverged (non-finite losses) before any checkpoint was written; "
+                         "lower optim.learning_rate_g or turn on optim.grad_clip")
+    state.lr_scale = lr_scale * 0.5
+    if run.writer is not None:
+        run.writer.truncate_after(state.iteration)
+    log.warning("restored %s after repeated non-finite losses; learning rate scaled to %.3g of the schedule",
+                path.name, state.lr_scale)
+
+
+class Checkpointer:
+    """Writes checkpoints (rank 0) and the best generator's safetensors; remembers when it last did."""
+
+    def __init__(self, run: RunContext) -> None:
+        self.run = run
+        self.last_save = time.time()
+
+    def due(self, iteration: int) -> bool:
+        train = self.run.config.train
+        minutes = train.save_every_minutes
+        return iteration % train.save_every == 0 or (minutes > 0 and time.time() - self.last_save > 60 * minutes)
+
+    def save(self, state: TrainState, is_best: bool = False) -> None:
+        self.last_save = time.time()
+        run = self.run
+        if not run.dist.is_main:
             return
-        state = snapshot(iteration)
-        path = ckpt_dir / f"iter_{iteration:08d}.pt"
+        path = run.ckpt_dir / f"iter_{state.iteration:08d}.pt"
         try:
-            ckpt.atomic_save(state, path)
+            state.save(path, run.description())
             if is_best:
-                ckpt.atomic_save(state, ckpt_dir / "best.pt")
-                meta = {"iteration": iteration, config.train.best_metric: best_value, "run": config.name}
-                save_generator(_unwrap(net_g), run_dir / "weights" / "best_g.safetensors", config.generator.arch,
-                               model_args, metadata=meta)
-                if ema is not None:
-                    save_generator(ema.module, run_dir / "weights" / "best_g_ema.safetensors",
-                                   config.generator.arch, model_args, metadata=meta)
+                state.save(run.ckpt_dir / "best.pt", run.description())
+                meta = {"iteration": state.iteration, run.config.train.best_metric: state.best_value,
+                        "run": run.config.name}
+                self.save_generators(state, "best", meta)
         except ckpt.CheckpointError as exc:
             log.error("%s", exc)
             return
-        ckpt.prune(ckpt_dir, config.train.keep_last, protect={path})
+        ckpt.prune(run.ckpt_dir, run.config.train.keep_last, protect={path})
 
-    def run_validation(iteration: int) -> bool:
-        """Validate (EMA weights when on), track the best, decide early stopping."""
-        nonlocal best_value, bad_validations, last_validation
-        if not is_main:
-            return False
-        channels_last = config.train.channels_last
-        results = {f"val_{k}": v for k, v in validate(_unwrap(net_g), val_loader, config.generator.scale, device,
-                                                      val_perceptual, channels_last).items()}
-        if ema is not None:
-            results.update({f"val_{k}_ema": v for k, v in validate(ema.module, val_loader, config.generator.scale,
-                                                                    device, val_perceptual, channels_last).items()})
-        last_validation = {"iteration": iteration, "wall_s": round(wall(), 1), **results}
-        writer.write(last_validation, prefix="val")
-        metric = config.train.best_metric
-        key = f"val_{metric}_ema" if ema is not None else f"val_{metric}"
-        value = results.get(key)
-        shown = ", ".join(f"{k[4:]} {v:.4f}" for k, v in results.items())
-        log.info("validation @ %d: %s", iteration, shown)
-        if value is None:
-            log.warning("best metric %s is not available (perceptual needs ImageNet VGG weights)", metric)
-            save(iteration)
-            return False
-        if _is_better(value, best_value, metric):
-            best_value, bad_validations = value, 0
-            save(iteration, is_best=True)
-        else:
-            bad_validations += 1
-            save(iteration)
-        patience = config.train.early_stop_patience
-        return patience > 0 and bad_validations >= patience
+    def save_generators(self, state: TrainState, prefix: str, metadata: dict) -> None:
+        """``weights/{prefix}_g.safetensors`` and, with EMA, ``{prefix}_g_ema.safetensors``."""
+        generator = self.run.config.generator
+        weights = self.run.run_dir / "weights"
+        save_generator(unwrap_model(state.net_g), weights / f"{prefix}_g.safetensors", generator.arch,
+                       generator.model_args(), metadata=metadata)
+        if state.ema is not None:
+            save_generator(state.ema.module, weights / f"{prefix}_g_ema.safetensors", generator.arch,
+                           generator.model_args(), metadata=metadata)
 
-    # ---------------------------------------------------------------- the loop
-    iteration = start_iter
-    bad_steps = 0
-    bar = tqdm(total=total, initial=start_iter, desc=f"{config.stage}", unit="it", disable=not (progress and is_main),
-               dynamic_ncols=True)
-    data_iter = iter(make_loader(start_iter))
-    try:
-        while iteration < total:
-            batch = next(data_iter)
-            lr, hr = batch["lr"], batch["hr"]  # float32 on `device` (TrainLoader converts there)
-            if config.train.channels_last:
-                lr = lr.contiguous(memory_format=torch.channels_last)
-                hr = hr.contiguous(memory_format=torch.channels_last)
-            factor = lr_multiplier(iteration, total, config.optim) * lr_scale
-            for group in opt_g.param_groups:
-                group["lr"] = config.optim.learning_rate_g * factor
-            if opt_d is not None:
-                for group in opt_d.param_groups:
-                    group["lr"] = config.optim.learning_rate_d * factor
-            if config.stage == "pretrain":
-                stats = pretrain_step(ctx, lr, hr)
-            else:
-                noise = config.loss.instance_noise * max(0.0, 1.0 - iteration / total)  # annealed to 0
-                stats = gan_step(ctx, lr, hr, update_d=iteration % config.optim.d_every == 0, noise_std=noise)
-            iteration += 1
+
+def run_validation(state: TrainState, run: RunContext, tracker: BestTracker, saver: Checkpointer) -> tuple[dict, bool]:
+    """Validate (raw and EMA weights), log, track the best, checkpoint; ``(record, stop_early)``."""
+    config = run.config
+    scale, channels_last = config.generator.scale, config.train.channels_last
+    results = {f"val_{k}": v for k, v in validate(unwrap_model(state.net_g), run.val_loader, scale, run.device,
+                                                  run.val_perceptual, channels_last).items()}
+    if state.ema is not None:
+        results.update({f"val_{k}_ema": v for k, v in validate(state.ema.module, run.val_loader, scale, run.device,
+                                                                run.val_perceptual, channels_last).items()})
+    record = {"iteration": state.iteration, "wall_s": round(state.wall(), 1), **results}
+    run.writer.write(record, prefix="val")
+    log.info("validation @ %d: %s", state.iteration, ", ".join(f"{k[4:]} {v:.4f}" for k, v in results.items()))
+    value = results.get(f"val_{tracker.metric}_ema" if state.ema is not None else f"val_{tracker.metric}")
+    if value is None:
+        log.warning("best metric %s is not available (perceptual needs ImageNet VGG weights)", tracker.metric)
+        saver.save(state)
+        return record, False
+    is_best = tracker.is_better(value, state.best_value)
+    state.best_value = value if is_best else state.best_value
+    state.bad_validations = 0 if is_best else state.bad_validations + 1
+    saver.save(state, is_best=is_best)
+    return record, tracker.should_stop(state.bad_validations)
+
+
+def _log_step(run: RunContext, state: TrainState, stats: dict, factor: float, bar) -> None:
+    train = run.config.train
+    if not run.dist.is_main or (state.iteration % train.log_every and state.iteration != train.total_iters):
+        return
+    numbers = {k: v for k, v in stats.items() if k != "skipped"}
+    run.writer.write({"iteration": state.iteration, "wall_s": round(state.wall(), 2),
+                      "lr": run.config.optim.learning_rate_g * factor, **numbers})
+    bar.set_postfix({k: f"{v:.4g}" for k, v in numbers.items() if k in ("loss_pix", "loss_g", "loss_d",
+                                                                         "d_real", "d_fake")})
+
+
+def _finish(state: TrainState, run: RunContext, saver: Checkpointer, last_validation: dict) -> None:
+    if run.dist.is_main:
+        if last_validation.get("iteration") != state.iteration:
+            saver.save(state)
+        saver.save_generators(state, "last", {"iteration": state.iteration, "run": run.config.name})
+        plot_training_curves(run.run_dir)
+        run.writer.close()
+    run.dist.barrier()
+
+
+def train(config: RunConfig, run_dir: str | Path, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Run (or resume) one training stage; see the module docstring."""
+    run, state, train_set, ctx = _start_run(config, Path(run_dir), resume)
+    total, is_main = config.train.total_iters, run.dist.is_main
+    tracker = BestTracker(config.train.best_metric, config.train.early_stop_patience)
+    saver, health = Checkpointer(run), GanHealth()
+    stream = _make_stream(train_set, run, state)
+    bad_steps, last_validation, stopped_early = 0, {}, False
+    with progress_bar(total=total, initial=state.iteration, desc=config.stage, unit="it",
+                      enabled=progress and is_main) as bar:
+        while state.iteration < total:
+            batch = next(stream)
+            factor = _set_learning_rates(state, config)
+            stats = _train_step(ctx, config, state, batch)
+            state.iteration += 1
             bar.update()
-
             if stats["skipped"]:
                 bad_steps += 1
-                log.warning("iteration %d: non-finite loss, step skipped (%d in a row)", iteration, bad_steps)
+                log.warning("iteration %d: non-finite loss, step skipped (%d in a row)", state.iteration, bad_steps)
                 if bad_steps >= config.train.max_bad_steps:
-                    iteration, lr_scale = _recover(ckpt_dir, net_g, opt_g, net_d, opt_d, ema, lr_scale)
-                    bad_steps = 0
-                    data_iter = iter(make_loader(iteration))
+                    _recover(state, run)
+                    bad_steps, stream = 0, _make_stream(train_set, run, state)
+                    bar.reset(total=total)
+                    bar.update(state.iteration)
                 continue
             bad_steps = 0
-            if ema is not None:
-                ema.update(net_g)
+            if state.ema is not None:
+                state.ema.update(state.net_g)
             if config.stage == "gan":
-                health.update(stats, iteration)
-            if is_main and (iteration % config.train.log_every == 0 or iteration == total):
-                record = {"iteration": iteration, "wall_s": round(wall(), 2), "lr": config.optim.learning_rate_g * factor,
-                          **{k: v for k, v in stats.items() if k != "skipped"}}
-                writer.write(record)
-                bar.set_postfix({k: f"{v:.4g}" for k, v in stats.items() if k in ("loss_pix", "loss_g", "loss_d",
-                                                                                  "d_real", "d_fake")})
+                health.update(stats, state.iteration)
+            _log_step(run, state, stats, factor, bar)
             stop = False
-            if iteration % config.train.val_every == 0 or iteration == total:
-                stop = run_validation(iteration)
-                _barrier(world)
-            elif iteration % config.train.save_every == 0 or (
-                    config.train.save_every_minutes > 0
-                    and time.time() - last_save_time > 60 * config.train.save_every_minutes):
-                save(iteration)
-            if config.train.stop_after_minutes > 0 and time.time() - t0 > 60 * config.train.stop_after_minutes:
-                log.info("time limit reached at iteration %d: saving and stopping", iteration)
-                save(iteration)
+            if state.iteration % config.train.val_every == 0 or state.iteration == total:
+                if is_main:
+                    last_validation, stop = run_validation(state, run, tracker, saver)
+                run.dist.barrier()
+            elif saver.due(state.iteration):
+                saver.save(state)
+            if config.train.stop_after_minutes > 0 and time.time() - state.started > 60 * config.train.stop_after_minutes:
+                log.info("time limit reached at iteration %d: saving and stopping", state.iteration)
+                if last_validation.get("iteration") != state.iteration:
+                    saver.save(state)
                 stop = True
-            if _broadcast_flag(stop, world, device):
-                stopped_early = iteration < total
+            if run.dist.broadcast_flag(stop, run.device):
+                stopped_early = state.iteration < total
                 break
-    finally:
-        bar.close()
-    if is_main:
-        if not last_validation or last_validation.get("iteration") != iteration:
-            save(iteration)
-        if ema is not None:
-            save_generator(ema.module, run_dir / "weights" / "last_g_ema.safetensors", config.generator.arch,
-                           model_args, metadata={"iteration": iteration, "run": config.name})
-        save_generator(_unwrap(net_g), run_dir / "weights" / "last_g.safetensors", config.generator.arch, model_args,
-                       metadata={"iteration": iteration, "run": config.name})
-        plot_training_curves(run_dir)
-        writer.close()
-    _barrier(world)
-    return TrainResult(run_dir=run_dir, iteration=iteration, best_metric=config.train.best_metric,
-                       best_value=best_value, last_validation=last_validation, stopped_early=stopped_early)
-
-
-def _recover(ckpt_dir: Path, net_g, opt_g, net_d, opt_d, ema, lr_scale: float) -> tuple[int, float]:
-    """After too many non-finite steps: reload the last good checkpoint and halve the learning rate."""
-    found = ckpt.latest_good_checkpoint(ckpt_dir)
-    if found is None:
-        raise SrganError("training diverged (non-finite losses) before any checkpoint was written; "
-                         "lower optim.learning_rate_g or turn on optim.grad_clip")
-    path, state = found
-    _unwrap(net_g).load_state_dict(state["net_g"])
-    opt_g.load_state_dict(state["opt_g"])
-    if net_d is not None and state.get("net_d") is not None:
-        _unwrap(net_d).load_state_dict(state["net_d"])
-        opt_d.load_state_dict(state["opt_d"])
-    if ema is not None and state.get("ema") is not None:
-        ema.load_state_dict(state["ema"])
-    new_scale = lr_scale * 0.5
-    log.warning("restored %s after repeated non-finite losses; learning rate scaled to %.3g of the schedule",
-                path.name, new_scale)
-    return int(state["iteration"]), new_scale
-
-
-def copy_best_weights(run_dir: Path, target: Path) -> Path:
-    """Copy a run's best EMA (or raw) generator weights somewhere (e.g. into the package)."""
-    weights = run_dir / "weights"
-    source = weights / "best_g_ema.safetensors"
-    if not source.is_file():
-        source = weights / "best_g.safetensors"
-    if not source.is_file():
-        raise SrganError(f"{run_dir} has no best weights yet")
-    shutil.copy2(source, target)
-    return target
-
-
+    _finish(state, run, saver, last_validation)
+    return TrainResult(run_dir=run.run_dir, iteration=state.iteration, best_metric=config.train.best_metric,
+                       best_value=state.best_value, last_validation=last_validation, stopped_early=stopped_early)
