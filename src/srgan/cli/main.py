@@ -11,9 +11,9 @@ import logging
 import sys
 
 from srgan import __version__
-from srgan.cli import data, demo, evaluate, export, serve, train, upscale
+from srgan.cli import data, demo, evaluate, export, score, serve, train, upscale
 
-COMMAND_GROUPS = (data, train, evaluate, upscale, export, serve, demo)
+COMMAND_GROUPS = (data, train, evaluate, score, upscale, export, serve, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -191,6 +191,7 @@ def niqe(image: np.ndarray, crop_border: int = 0) -> float:
         luma = luma[crop_border:-crop_border, crop_border:-crop_border]
     rows, cols = luma.shape[0] // BLOCK_SIZE, luma.shape[1] // BLOCK_SIZE
     if rows * cols < 2:
-        raise ImageError(f"too small for NIQE: {luma.shape[1]}x{luma.shape[0]} after a {crop_border}-pixel "
-                         f"crop; it needs two {BLOCK_SIZE}x{BLOCK_SIZE} blocks (e.g. 192x96)")
+        cropped = f" after a {crop_border}-pixel crop" if crop_border else ""
+        raise ImageError(f"too small for NIQE: {luma.shape[1]}x{luma.shape[0]}{cropped}; it needs two "
+                         f"{BLOCK_SIZE}x{BLOCK_SIZE} blocks (e.g. 192x96)")
     return mvg_distance(niqe_features(luma[: rows * BLOCK_SIZE, : cols * BLOCK_SIZE]))
