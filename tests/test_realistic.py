@@ -1,0 +1,287 @@
+"""Real-ESRGAN's second-order degradation model (srgan.data.realistic): each stage does what it
+claims, the whole model is a pure function of the generator, and bad configs are refused."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import math
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import synthetic_image
+from srgan.data import realistic as R
+from srgan.errors import ConfigError
+
+
+def photo_like(height: int = 96, width: int = 96, seed: int = 0) -> np.ndarray:
+    """Smooth gradients plus an edge and some texture: what blur, noise and JPEG act on."""
+    return synthetic_image("mixed", height, width, seed=seed)
+
+
+# ----------------------------------------------------------------------------- config
+
+
+def test_packaged_yaml_holds_the_published_defaults():
+    config = R.load_degradation_config("realesrgan")
+    assert "realesrgan" in R.packaged_degradations()
+    assert config == R.RealisticDegradationConfig()
+    # Spot checks against options/train_realesrnet_x4plus.yml (first and second round differ).
+    assert (config.first.resize.probs, config.second.resize.probs) == ((0.2, 0.7, 0.1), (0.3, 0.4, 0.3))
+    assert (config.first.resize.scale, config.second.resize.scale) == ((0.15, 1.5), (0.3, 1.2))
+    assert (config.first.blur.sigma, config.second.blur.sigma) == ((0.2, 3.0), (0.2, 1.5))
+    assert (config.first.noise.gaussian_sigma, config.second.noise.gaussian_sigma) == ((1.0, 30.0), (1.0, 25.0))
+    assert (config.first.blur_prob, config.second.blur_prob, config.final.sinc_prob) == (1.0, 0.8, 0.8)
+    assert config.first.blur.kernel_probs == (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)
+
+
+def test_yaml_may_override_a_few_keys(tmp_path):
+    path = tmp_path / "mild.yaml"
+    path.write_text("first:\n  jpeg_quality: [80, 95]\n  noise: {gray_prob: 0.0}\ncontext: 2\n")
+    config = R.load_degradation_config(path)
+    assert config.first.jpeg_quality == (80, 95) and config.first.noise.gray_prob == 0.0
+    assert config.context == 2 and config.second == R.RealisticDegradationConfig().second
+
+
+@pytest.mark.parametrize("text, words", [
+    ("first: {blur: {sigma: [3.0, 1.0]}}", "first.blur.sigma"),
+    ("first: {blur: {sigma: [0.0, 1.0]}}", "positive"),
+    ("first: {blur: {kernel_size: [7, 20]}}", "odd"),
+    ("first: {blur: {kernel_probs: [0.5, 0.5, 0, 0, 0, 0.1]}}", "summing to 1"),
+    ("first: {blur: {kernel_types: [iso, box], kernel_probs: [0.5, 0.5]}}", "kernel_types"),
+    ("first: {blur: {sinc_prob: 1.5}}", "probability"),
+    ("first: {blur: {sinc_cutoff_small: [1.0, 4.0]}}", "above"),
+    ("first: {resize: {scale: [1.1, 1.5]}}", "contain 1"),
+    ("first: {resize: {modes: [lanczos]}}", "modes"),
+    ("first: {noise: {gaussian_sigma: [-1, 5]}}", "below"),
+    ("second: {jpeg_quality: [30, 101]}", "second.jpeg_quality"),
+    ("second: {jpeg_quality: [30.5, 90]}", "int"),
+    ("final: {resize_first_prob: .nan}", "probability"),
+    ("usm: {radius: 0}", "radius"),
+    ("context: -1", "context"),
+    ("context: true", "int"),
+    ("first: {blur: {sigma: fast}}", "list"),
+    ("first: {jpeg: [30, 95]}", "unknown key first.jpeg"),
+    ("first: [1, 2]", "mapping"),
+    ("- 1\n- 2", "mapping"),
+    ("first: {blur: {sigma: [1, 2, 3]}}", "2 values"),
+])
+def test_bad_values_are_refused_at_load_with_one_line(tmp_path, text, words):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigError) as info:
+        R.load_degradation_config(path)
+    message = str(info.value)
+    assert words in message and "\n" not in message and str(path) in message
+
+
+def test_missing_and_unreadable_configs_are_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="not found: nosuch .*realesrgan"):
+        R.load_degradation_config("nosuch")
+    bad = tmp_path / "broken.yaml"
+    bad.write_text("first: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        R.load_degradation_config(bad)
+
+
+def test_config_objects_are_frozen_and_checked_when_built_in_python():
+    config = R.RealisticDegradationConfig()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.context = 3  # type: ignore[misc]
+    with pytest.raises(ConfigError, match="scale must contain 1"):
+        R.ResizeConfig(scale=(0.5, 0.9))
+
+
+# ----------------------------------------------------------------------------- kernels
+
+
+def second_moments(kernel: np.ndarray) -> np.ndarray:
+    """The kernel's covariance [[E xx, E xy], [E xy, E yy]] with x the column offset."""
+    half = kernel.shape[0] // 2
+    y, x = np.mgrid[-half:half + 1, -half:half + 1].astype(np.float64)
+    return np.array([[(kernel * x * x).sum(), (kernel * x * y).sum()],
+                     [(kernel * x * y).sum(), (kernel * y * y).sum()]])
+
+
+@pytest.mark.parametrize("sigma_x, sigma_y, theta", [(2.0, 2.0, 0.0), (3.0, 1.2, 0.6), (1.5, 4.0, -2.0)])
+def test_gaussian_kernel_sums_to_one_with_the_requested_covariance(sigma_x, sigma_y, theta):
+    kernel = R.gaussian_kernel(61, sigma_x, sigma_y, theta)  # wide enough that truncation is negligible
+    assert kernel.shape == (61, 61) and kernel.sum() == pytest.approx(1.0, abs=1e-12)
+    rotation = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
+    wanted = rotation @ np.diag([sigma_x**2, sigma_y**2]) @ rotation.T
+    np.testing.assert_allclose(second_moments(kernel), wanted, atol=1e-6)
+
+
+def test_generalized_and_plateau_kernels_have_their_published_shapes():
+    # Isotropic sigma 1: the tap one pixel right of the centre has quadratic form q = 1.
+    np.testing.assert_allclose(R.generalized_gaussian_kernel(21, 2.0, 2.0, 0.0, 1.0), R.gaussian_kernel(21, 2.0))
+    for beta in (0.5, 2.0, 4.0):
+        general = R.generalized_gaussian_kernel(9, 1.0, 1.0, 0.0, beta)
+        assert general[4, 5] / general[4, 4] == pytest.approx(math.exp(-0.5))  # exp(-0.5 q^beta), q = 1
+        assert general[4, 6] / general[4, 4] == pytest.approx(math.exp(-0.5 * 4.0**beta))  # q = 4
+        plateau = R.plateau_kernel(9, 1.0, 1.0, 0.0, beta)
+        assert plateau[4, 6] / plateau[4, 4] == pytest.approx(1.0 / (1.0 + 4.0**beta))  # 1 / (1 + q^beta)
+        assert general.sum() == pytest.approx(1.0) and plateau.sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("cutoff", [math.pi / 5, math.pi / 3, math.pi / 2])
+def test_sinc_kernel_passes_below_its_cutoff_and_stops_above(cutoff):
+    kernel = R.sinc_kernel(81, cutoff)
+    assert kernel.sum() == pytest.approx(1.0)
+    response = np.abs(np.fft.fftshift(np.fft.fft2(kernel, (512, 512))))
+    omega = np.fft.fftshift(np.fft.fftfreq(512)) * 2 * math.pi
+    radius = np.hypot(*np.meshgrid(omega, omega))
+    assert response[radius < 0.8 * cutoff].min() > 0.9
+    assert response[radius > 1.2 * cutoff].max() < 0.1
+
+
+def test_random_kernels_follow_the_config():
+    rng = np.random.default_rng(0)
+    sizes = set()
+    for kind in R.KERNEL_TYPES:
+        blur = R.BlurConfig(kernel_types=(kind,), kernel_probs=(1.0,), sinc_prob=0.0, kernel_size=(7, 11))
+        for _ in range(20):
+            kernel = R.random_kernel(rng, blur)
+            sizes.add(kernel.shape[0])
+            assert kernel.shape[0] == kernel.shape[1] and kernel.shape[0] in (7, 9, 11)
+            assert kernel.sum() == pytest.approx(1.0) and kernel.min() >= 0
+            np.testing.assert_allclose(kernel, kernel[::-1, ::-1], atol=1e-15)  # point-symmetric
+            if kind.endswith("_iso") or kind == "iso":
+                np.testing.assert_allclose(kernel, kernel.T, atol=1e-15)
+    assert sizes == {7, 9, 11}
+    sinc = R.random_kernel(rng, R.BlurConfig(sinc_prob=1.0))
+    assert sinc.min() < 0  # a sinc rings: negative lobes, unlike every other kind
+
+
+def test_fast_blur_equals_plain_filtering():
+    rng = np.random.default_rng(1)
+    image = photo_like(50, 60).astype(np.float64) / 255
+    for blur in (R.BlurConfig(), R.BlurConfig(sinc_prob=1.0)):
+        for _ in range(40):
+            kernel = R.random_kernel(rng, blur)
+            plain = cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
+            np.testing.assert_allclose(R.blur(image, kernel), plain, atol=1e-7)
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+@pytest.mark.parametrize("mode", list(R.RESIZE_MODES))
+def test_resize_gives_the_requested_size_and_keeps_channels(mode):
+    for image in (photo_like(40, 50).astype(np.float32) / 255, np.zeros((40, 50, 1), np.float32)):
+        for size in ((13, 71), (40, 50), (1, 1)):
+            out = R.resize(image, size, mode)
+            assert out.shape == size + image.shape[2:] and out.dtype == image.dtype
+
+
+def test_gaussian_noise_has_the_requested_std_colour_or_grey():
+    image = np.full((200, 200, 3), 0.5, np.float32)  # far from the clip at 0 and 1
+    rng = np.random.default_rng(2)
+    colour = (R.add_gaussian_noise(image, rng, 10.0, grey=False) - image) * 255
+    assert colour.std() == pytest.approx(10.0, rel=0.02) and abs(colour.mean()) < 0.1
+    assert abs(np.corrcoef(colour[..., 0].ravel(), colour[..., 1].ravel())[0, 1]) < 0.02
+    grey = (R.add_gaussian_noise(image, rng, 5.0, grey=True) - image) * 255
+    assert grey.std() == pytest.approx(5.0, rel=0.02)
+    np.testing.assert_array_equal(grey[..., 0], grey[..., 2])  # one field on every channel
+
+
+def test_poisson_noise_has_the_variance_of_photon_counts():
+    # 256 distinct levels: counts are Poisson(I * 256) / 256, so var = I / 256 (times scale^2).
+    ramp = np.tile(np.arange(256, dtype=np.float32) / 255, (400, 1))
+    image = np.repeat(ramp[:, :, None], 3, axis=2)
+    scale = 2.0
+    noise = R.add_poisson_noise(image, np.random.default_rng(3), scale, grey=False) - image
+    mid = slice(64, 192)  # away from the clip at 0 and 1
+    measured = noise[:, mid].var(axis=(0, 2))
+    expected = ramp[0, mid] / 256 * scale**2
+    assert np.median(measured / expected) == pytest.approx(1.0, abs=0.05)
+    grey = R.add_poisson_noise(image, np.random.default_rng(3), 1.0, grey=True) - image
+    np.testing.assert_array_equal(grey[..., 0], grey[..., 1])
+
+
+@pytest.mark.parametrize("quality", [30, 60, 95])
+def test_jpeg_stage_is_a_real_codec_at_that_quality(quality):
+    rgb = photo_like(64, 80)
+    out = R.jpeg(rgb.astype(np.float32) / 255, quality)
+    ok, encoded = cv2.imencode(".jpg", rgb[:, :, ::-1].copy(), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    reference = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[:, :, ::-1]
+    np.testing.assert_array_equal(R.to_uint8(out), reference)
+    # Its quantisation tables are the standard ones at that quality (Pillow's encoder agrees).
+    ours = Image.open(io.BytesIO(R.jpeg_bytes(rgb, quality)))
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "JPEG", quality=quality)
+    assert ours.quantization == Image.open(buffer).quantization
+    grey = R.jpeg(rgb[:, :, :1], quality)
+    assert grey.shape == (64, 80, 1) and grey.dtype == np.uint8
+
+
+def test_usm_sharpens_edges_and_leaves_flat_areas():
+    step = np.zeros((64, 64, 3), np.float32)
+    step[:, 32:] = 0.6
+    step[:, :32] = 0.3
+    sharp = R.usm_sharpen(step)
+    assert sharp[:, 33].mean() > 0.6 + 0.01 and sharp[:, 30].mean() < 0.3 - 0.01  # overshoot both sides
+    np.testing.assert_allclose(sharp[:, :2], step[:, :2], atol=1e-3)  # far from the edge: unchanged
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+@pytest.mark.parametrize("shape, scale", [((96, 96, 3), 4), ((100, 84, 3), 4), ((60, 90), 2), ((48, 36, 1), 3)])
+def test_final_lr_size_is_exactly_hr_over_scale(shape, scale):
+    hr = photo_like(shape[0], shape[1])[..., :shape[2] if len(shape) == 3 else 1]
+    hr = hr[..., 0] if len(shape) == 2 else hr
+    config = R.RealisticDegradationConfig()
+    for seed in range(12):
+        lr = R.degrade(hr, np.random.default_rng(seed), config, scale)
+        assert lr.shape == (shape[0] // scale, shape[1] // scale) + shape[2:] and lr.dtype == np.uint8
+
+
+def test_deterministic_given_the_generator():
+    hr, config = photo_like(), R.RealisticDegradationConfig()
+    first = R.degrade(hr, np.random.default_rng([7, 3]), config, 4)
+    again = R.degrade(hr, np.random.default_rng([7, 3]), config, 4)
+    assert first.tobytes() == again.tobytes()
+    others = {R.degrade(hr, np.random.default_rng([7, k]), config, 4).tobytes() for k in range(4, 12)}
+    assert first.tobytes() not in others and len(others) == 8
+    precise = R.degrade(hr, np.random.default_rng([7, 3]), config, 4, dtype=np.float64)
+    assert precise.tobytes() == R.degrade(hr, np.random.default_rng([7, 3]), config, 4, dtype=np.float64).tobytes()
+
+
+def fixed_config(**final) -> R.RealisticDegradationConfig:
+    """Nothing random left but what the test asks for: no blur, keep the size, zero noise."""
+    keep = R.ResizeConfig(probs=(0.0, 0.0, 1.0), modes=("area",))
+    quiet = R.NoiseConfig(gaussian_prob=1.0, gaussian_sigma=(0.0, 0.0))
+    first = R.StageConfig(blur_prob=0.0, resize=keep, noise=quiet, jpeg_quality=(50, 50))
+    second = R.StageConfig(blur_prob=0.0, resize=keep, noise=quiet, jpeg_quality=(70, 70))
+    options = {"sinc_prob": 0.0, "resize_modes": ("area",)} | final
+    return R.RealisticDegradationConfig(first=first, second=second, final=R.FinalConfig(**options))
+
+
+def test_the_model_composes_its_stages_in_the_published_order():
+    hr = photo_like(64, 64)
+    image = hr.astype(np.float32) / 255
+    # Scale 1 and nothing else random: JPEG 50 (first round), then JPEG 70 (second round).
+    out = R.degrade(hr, np.random.default_rng(0), fixed_config(), 1)
+    np.testing.assert_array_equal(out, R.to_uint8(R.jpeg(R.jpeg(image, 50), 70)))
+    # x2: the second round resizes relative to the LR size (keep: to 32 x 32 at once), then the
+    # final sinc goes before or after the second JPEG, as drawn.
+    sinc = {"sinc_prob": 1.0, "sinc_kernel_size": (7, 7), "sinc_cutoff": (1.0, 1.0)}
+    before = R.degrade(hr, np.random.default_rng(0), fixed_config(resize_first_prob=1.0, **sinc), 2)
+    after = R.degrade(hr, np.random.default_rng(0), fixed_config(resize_first_prob=0.0, **sinc), 2)
+    small = R.resize(R.jpeg(image, 50), (32, 32), "area")
+    kernel = R.sinc_kernel(7, 1.0)
+    np.testing.assert_array_equal(before, R.to_uint8(R.jpeg(R.blur(small, kernel), 70)))
+    np.testing.assert_array_equal(after, R.to_uint8(R.blur(R.jpeg(small, 70), kernel)))
+    assert before.tobytes() != after.tobytes()
+
+
+def test_window_reflects_outside_the_image():
+    image = np.arange(5 * 6 * 1).reshape(5, 6, 1)
+    inside = R.window(image, 1, 2, 3, 3)
+    np.testing.assert_array_equal(inside, image[1:4, 2:5])
+    edge = R.window(image, -2, -1, 5, 4)
+    np.testing.assert_array_equal(edge, np.pad(image, ((2, 0), (1, 0), (0, 0)), mode="reflect")[:5, :4])
