@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from srgan.utils.color import rgb_to_y
+from srgan.utils.color import Y_WEIGHTS, rgb_to_y
 
 if TYPE_CHECKING:
     import torch
@@ -40,8 +40,6 @@ SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_C1 = (0.01 * 255) ** 2
 SSIM_C2 = (0.03 * 255) ** 2
-#: MATLAB BT.601 luma weights for RGB on 0..255 (Y offset 16 is added separately).
-_Y_WEIGHTS = (65.481 / 255.0, 128.553 / 255.0, 24.966 / 255.0)
 
 
 # ------------------------------------------------------------------------------------------ numpy
@@ -171,7 +169,7 @@ def _prepare_torch(x: torch.Tensor, crop_border: int, y_only: bool, quantize: bo
     if crop_border:
         x = x[:, :, crop_border:-crop_border, crop_border:-crop_border]
     if y_only and x.shape[1] == 3:
-        weights = torch.tensor(_Y_WEIGHTS, dtype=dtype, device=x.device).view(1, 3, 1, 1)
+        weights = torch.tensor(Y_WEIGHTS, dtype=dtype, device=x.device).view(1, 3, 1, 1)
         x = (x * weights).sum(dim=1, keepdim=True) + 16.0
     return x
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+from srgan.utils import color
+
 HIST_BINS = 256  # one bin per uint8 level
 HIST_CHANNELS = ("r", "g", "b", "luma")
 
 
 def luma(image: np.ndarray) -> np.ndarray:
     """Full-range Rec.601 luma of uint8 RGB, float32 on 0..255, shape (H, W)."""
-    return image.astype(np.float32) @ _LUMA
+    return color.luma(image, np.float32)
 
 
 def colourfulness(image: np.ndarray) -> float:

@@ -13,12 +13,12 @@ from typing import ClassVar, TypeVar
 import numpy as np
 
 from srgan.errors import ConfigError
-from srgan.utils.color import rgb_to_ycbcr, ycbcr_to_rgb
+from srgan.utils.color import LUMA_WEIGHTS, rgb_to_ycbcr, ycbcr_to_rgb
 
 T = TypeVar("T")
 
 # Rec.601 full-range luma weights: the grey that saturation and contrast pivot on.
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+_LUMA = np.asarray(LUMA_WEIGHTS, dtype=np.float64)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -258,7 +258,7 @@ class ColorJitter:
 
 def _hue_rotation(turns: float) -> np.ndarray:
     """RGB matrix that turns the chroma plane of YIQ by ``turns`` of a circle, keeping luma."""
-    to_yiq = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+    to_yiq = np.array([LUMA_WEIGHTS, [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
     angle = 2.0 * math.pi * turns
     cos, sin = math.cos(angle), math.sin(angle)
     rotate = np.array([[1, 0, 0], [0, cos, -sin], [0, sin, cos]])
