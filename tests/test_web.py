@@ -114,3 +114,18 @@ def test_requests_touch_only_their_own_temp_space(client, tmp_path, monkeypatch)
     assert list(elsewhere.iterdir()) == []
     work_root = Path(client.app.state.work_root)
     assert work_root.parent == tmp_path / "work" and list(work_root.iterdir()) == []
+
+
+def test_statuses_follow_error_types_not_messages(client, upscaler, monkeypatch):
+    from srgan.errors import ImageError, ImageTooLarge, SrganError, UpscaleOutOfMemory
+    from srgan.web.app import status_for
+
+    assert status_for(ImageTooLarge("anything")) == 413 and status_for(UpscaleOutOfMemory("anything")) == 503
+    assert status_for(ImageError("over the limit")) == 400 and status_for(SrganError("out of memory")) == 400
+
+    def no_memory(*args, **kwargs):
+        raise UpscaleOutOfMemory("out of memory on a 16x12 tile on cpu; retry with a smaller tile, e.g. --tile 16")
+
+    monkeypatch.setattr(upscaler, "upscale", no_memory)
+    response = _post(client, _png(12, 16))
+    assert response.status_code == 503 and "--tile 16" in response.json()["detail"]

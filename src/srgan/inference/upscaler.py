@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from srgan.errors import ImageError, SrganError
+from srgan.errors import ImageError, SrganError, UpscaleOutOfMemory
 from srgan.inference.backends import load_backend
 from srgan.inference.pixels import (
     LUMA_WEIGHTS,
@@ -41,10 +41,6 @@ DEFAULT_TILE = 512
 ALPHA_MODES = ("bicubic", "model")
 #: Bicubic (alpha) reaches 2 input pixels: the tile overlap must cover at least that.
 _BICUBIC_RADIUS = 2
-
-
-class UpscaleOutOfMemory(SrganError):
-    """A tile did not fit in memory; the message suggests a smaller ``--tile``."""
 
 
 class Upscaler:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from srgan.errors import ImageError
+from srgan.errors import ImageError, ImageTooLarge
 
 if TYPE_CHECKING:  # torch stays out of import time: `srgan --help` must be fast.
     import torch
@@ -230,7 +230,7 @@ def decode_image_bytes(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS)
     if width <= 0 or height <= 0:
         raise ImageError(f"invalid declared size {width}x{height}")
     if max_pixels is not None and width * height > max_pixels:
-        raise ImageError(
+        raise ImageTooLarge(
             f"declares {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,} "
             "(possible decompression bomb; raise --max-pixels to allow it)"
         )

@@ -166,11 +166,21 @@ async def receive_body(request: Request, path: Path, limit: int) -> None:
         raise HTTPException(400, "empty upload")
 
 
+def status_for(error: Exception) -> int:
+    """The HTTP status of a refusal, by the error's type: too large 413, out of memory 503 (the
+    server is short of memory, not the request wrong), anything else the user can fix 400."""
+    from srgan.errors import ImageTooLarge, UpscaleOutOfMemory
+
+    if isinstance(error, ImageTooLarge):
+        return 413
+    return 503 if isinstance(error, UpscaleOutOfMemory) else 400
+
+
 def run_upscale(upscaler, upload: Path, result: Path, outscale: float, config: WebConfig) -> tuple[Path, dict]:
     """Decode, check the limits, upscale and write the PNG (runs in a worker thread)."""
     import numpy as np
 
-    from srgan.errors import ImageError, SrganError
+    from srgan.errors import SrganError
     from srgan.inference.pixels import output_size
     from srgan.inference.png import PngWriter
     from srgan.utils.image import read_image
@@ -178,9 +188,8 @@ def run_upscale(upscaler, upload: Path, result: Path, outscale: float, config: W
     start = time.perf_counter()
     try:
         decoded = read_image(upload, max_pixels=config.max_input_pixels)
-    except ImageError as exc:
-        status = 413 if "over the limit" in str(exc) else 400
-        raise HTTPException(status, f"cannot use this image: {exc}") from None
+    except SrganError as exc:
+        raise HTTPException(status_for(exc), f"cannot use this image: {exc}") from None
     width, height = decoded.width, decoded.height
     out_w, out_h = output_size(width, height, outscale)
     if out_w * out_h > config.max_output_pixels:
@@ -189,7 +198,7 @@ def run_upscale(upscaler, upload: Path, result: Path, outscale: float, config: W
     try:
         pixels = upscaler.upscale(decoded.pixels, outscale=outscale)
     except SrganError as exc:
-        raise HTTPException(503 if "out of memory" in str(exc) else 400, str(exc)) from None
+        raise HTTPException(status_for(exc), str(exc)) from None
     bits = 16 if pixels.dtype == np.uint16 else 8
     with PngWriter(result, pixels.shape[1], pixels.shape[0], pixels.shape[2], bits,
                    icc_profile=decoded.icc_profile, compress_level=1) as writer:
