@@ -9,8 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from srgan.errors import SrganError
 from srgan.inference.tiling import (
-    blend_margin,
+    DEFAULT_TILE,
+    TilePlan,
     edge_ramp,
     iter_tiled_bands,
     pad_to_multiple,
@@ -64,9 +66,18 @@ def test_edge_ramp_is_zero_in_margin_and_one_at_borders():
     assert torch.all(both[:3] == 0) and torch.all(both[-3:] == 0)
 
 
-def test_blend_margin_is_exact_only_when_overlap_reaches_receptive_field():
-    assert blend_margin(2 * 10 + 1, 10) == 10
-    assert blend_margin(20, 10) == 5
+def test_tile_plan_is_exact_only_when_overlap_reaches_receptive_field():
+    assert TilePlan.resolve(64, 10) == TilePlan(64, 21, 10)  # default overlap: the receptive field
+    assert TilePlan.resolve(64, 10, overlap=20) == TilePlan(64, 20, 5)  # too small: feathered
+    assert TilePlan.resolve(30, 10) == TilePlan(30, 15, 3)  # capped at half a tile
+    assert TilePlan.resolve(None, 10).tile == DEFAULT_TILE
+    whole = TilePlan.resolve(0, 10, overlap=7)
+    assert whole.whole and whole.grid(40, 70) == (40, 70, [0], [0]) and whole.count(40, 70) == 1
+    assert TilePlan.resolve(16, 2).grid(40, 10) == (16, 10, [0, 11, 22, 24], [0])
+    with pytest.raises(SrganError, match="--tile must be"):
+        TilePlan.resolve(-1, 10)
+    with pytest.raises(SrganError, match="--tile-overlap"):
+        TilePlan.resolve(16, 2, overlap=16)
 
 
 def test_pad_to_multiple_pads_and_reports_size():
@@ -95,7 +106,7 @@ def test_tiled_forward_equals_whole_image_with_receptive_field_overlap(scale, si
     x = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(1))
     with torch.inference_mode():
         whole = model(x)
-        tiled = tiled_forward(model, x, tile=tile, overlap=2 * radius + 1, margin=radius)
+        tiled = tiled_forward(model, x, TilePlan.resolve(tile, radius, overlap=2 * radius + 1))
     assert tiled.shape == whole.shape
     assert (tiled - whole).abs().max().item() < 1e-4
 
@@ -105,7 +116,7 @@ def test_tiled_forward_small_overlap_is_seamless_enough():
     x = torch.rand(1, 3, 40, 40, generator=torch.Generator().manual_seed(2))
     with torch.inference_mode():
         whole = model(x)
-        tiled = tiled_forward(model, x, tile=20, overlap=8)
+        tiled = tiled_forward(model, x, TilePlan.resolve(20, receptive_radius(model), overlap=8))
     assert torch.isfinite(tiled).all()
     assert (tiled - whole).abs().mean().item() < 0.02  # feathered, not exact
 
@@ -122,7 +133,7 @@ class _LocalModel(nn.Module):
 @settings(max_examples=25, deadline=None)
 def test_bands_are_exact_and_bounded(height, width, tile):
     model, radius = _LocalModel(), 2
-    overlap = 2 * radius + 1
+    plan = TilePlan.resolve(tile, radius, overlap=2 * radius + 1)
     x = torch.rand(1, 1, height, width)
     expected = model(x)[0]
     rows_seen, tile_rows = 0, min(tile, height)
@@ -130,7 +141,7 @@ def test_bands_are_exact_and_bounded(height, width, tile):
     def run_tile(y0, y1, x0, x1):
         return model(x[:, :, y0:y1, x0:x1])[0]
 
-    for row0, band in iter_tiled_bands(run_tile, height, width, 2, tile, overlap, radius):
+    for row0, band in iter_tiled_bands(run_tile, height, width, 2, plan):
         assert row0 == rows_seen  # top to bottom, no gaps
         assert band.shape[1] <= tile_rows * 2  # one band of tiles at a time
         assert torch.allclose(band, expected[:, row0:row0 + band.shape[1]], atol=1e-6)

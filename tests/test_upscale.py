@@ -58,7 +58,7 @@ def _rgb(h: int, w: int, seed: int = 0) -> np.ndarray:
 def test_tiled_upscale_matches_whole_image(tiny):
     image = np.random.default_rng(0).random((50, 70, 3), dtype=np.float32)
     upscaler = Upscaler(str(tiny), device="cpu", tile=48)
-    assert upscaler.tile_overlap == 2 * 11 + 1  # the default overlap is the receptive field
+    assert upscaler.plan.overlap == 2 * 11 + 1  # the default overlap is the receptive field
     tiled = upscaler.upscale(image)
     whole = Upscaler(str(tiny), device="cpu", tile=0).upscale(image)
     assert tiled.shape == (200, 280, 3)
@@ -158,6 +158,35 @@ def test_png_writer_round_trip(tmp_path, channels, bits):
     else:
         np.testing.assert_array_equal(decoded.pixels, pixels)
     assert [p.name for p in tmp_path.iterdir()] == ["x.png"]
+
+
+def test_png_writer_commits_on_a_clean_exit_and_leaves_nothing_otherwise(tmp_path):
+    pixels = np.arange(60, dtype=np.uint8).reshape(4, 5, 3)
+    with PngWriter(tmp_path / "a.png", 5, 4, 3) as writer:  # no close(): the clean exit commits
+        writer.write(pixels)
+    np.testing.assert_array_equal(read_image(tmp_path / "a.png").pixels, pixels)
+    with pytest.raises(RuntimeError, match="stop"), PngWriter(tmp_path / "b.png", 5, 4, 3) as writer:
+        writer.write(pixels[:2])
+        raise RuntimeError("stop")
+    with pytest.raises(ValueError, match="2 of 4 rows"), PngWriter(tmp_path / "c.png", 5, 4, 3) as writer:
+        writer.write(pixels[:2])
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]  # no partial file, no temporary file
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_progress_bars_only_on_a_terminal(tiny, tmp_path, capsys, monkeypatch, terminal):
+    import srgan.utils.progress as progress
+
+    monkeypatch.setattr(progress, "on_terminal", lambda stream=None: terminal)
+    for name in ("a.png", "b.png"):
+        save_image(tmp_path / "in" / name, _rgb(16, 20))
+    assert main(["upscale", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", str(tiny),
+                 "--device", "cpu", "--tile", "8"]) == 0  # 12 tiles each: a tile bar on a terminal
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert [line.split(" -> ")[0] for line in lines[:2]] == [str(tmp_path / "in" / n) for n in ("a.png", "b.png")]
+    assert len(lines) == 3 and lines[2].startswith("upscaled 2 of 2")  # a log: one line per file
+    assert ("\r" in captured.err) == terminal  # redraws only where someone watches
 
 
 def test_cli_upscales_folders_and_globs_keeping_form(tiny, tmp_path, capsys):

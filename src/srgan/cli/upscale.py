@@ -40,62 +40,84 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--self-ensemble", action="store_true",
                         help="average the 8 flips/rotations of each input (8x slower, about +0.1 dB)")
     parser.add_argument("--max-pixels", type=int, default=None, help="refuse inputs above this many pixels")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bars (there are none either when stderr is not a terminal)")
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from srgan.errors import SrganError
-    from srgan.inference.files import collect_inputs, plan_outputs, upscale_batch
-    from srgan.inference.upscaler import DEFAULT_TILE, Upscaler, check_outscale
+    from srgan.inference.files import upscale_batch
+    from srgan.inference.upscaler import UpscaleConfig, Upscaler
     from srgan.utils.image import DEFAULT_MAX_PIXELS
 
-    found, problems = collect_inputs(args.inputs, exclude=args.output)
-    for problem in problems:
-        print(f"srgan: {problem}", file=sys.stderr)
-    if not found:
-        raise SrganError("no input images found")
-    if args.outscale is not None:
-        check_outscale(args.outscale)
-    plan = plan_outputs(found, args.output, args.ext, args.suffix)
-    upscaler = Upscaler(args.model, backend=args.backend, device=args.device, half=args.half,
-                        tile=DEFAULT_TILE if args.tile is None else args.tile, tile_overlap=args.tile_overlap,
-                        alpha=args.alpha, perception=args.perception, self_ensemble=args.self_ensemble)
+    config = UpscaleConfig(args.model, backend=args.backend, device=args.device, half=args.half, tile=args.tile,
+                           tile_overlap=args.tile_overlap, alpha=args.alpha, perception=args.perception,
+                           self_ensemble=args.self_ensemble)
+    upscaler = Upscaler(config)
     if args.scale is not None and args.scale != upscaler.scale:
         raise SrganError(f"--model {args.model} is x{upscaler.scale}, not x{args.scale}; "
                          f"use a x{args.scale} model, or --outscale {args.scale} for a final resize")
+    hooks = _Lines(progress=not args.no_progress)
+    start = time.perf_counter()
+    try:
+        results = upscale_batch(upscaler, args.inputs, args.output, outscale=args.outscale, ext=args.ext,
+                                suffix=args.suffix, force=args.force,
+                                max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, hooks=hooks)
+    finally:
+        hooks.close()
+    done = sum(result.ok for result in results)
+    failed = len(results) - done
+    print(f"upscaled {done} of {len(results)} file(s) x{args.outscale or upscaler.scale:g} "
+          f"in {time.perf_counter() - start:.1f}s" + (f", {failed} failed" if failed else ""))
+    return 0 if done else 1
 
-    show = not args.no_progress
-    files_bar = tqdm(total=len(plan), unit="file", disable=not show, dynamic_ncols=True)
 
-    def tile_bar(source):
+class _Lines:
+    """The batch's hooks: one line per file, and progress bars (files, and tiles of large images)
+    only on a terminal, so ``srgan upscale DIR > log`` writes one line per file, no redraws."""
+
+    def __init__(self, progress: bool) -> None:
+        self.progress, self.files_bar = progress, None
+
+    @staticmethod
+    def say(text: str, stream=None) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(text, file=stream or sys.stdout)  # above the bars when there are any
+
+    def problem(self, message: str) -> None:
+        self.say(f"srgan: {message}", sys.stderr)
+
+    def planned(self, count: int) -> None:
+        from srgan.utils.progress import progress_bar
+
+        self.files_bar = progress_bar(total=count, unit="file", enabled=self.progress)
+
+    def tile_progress(self, source):
+        from srgan.utils.progress import progress_bar
+
         bar = None
 
         def on_tile(done: int, total: int) -> None:
             nonlocal bar
-            if total > 1 and show and bar is None:
-                bar = tqdm(total=total, unit="tile", leave=False, desc=source.name, dynamic_ncols=True)
+            if bar is None and total > 1:
+                bar = progress_bar(total=total, unit="tile", leave=False, desc=source.name, enabled=self.progress)
             if bar is not None:
                 bar.update(done - bar.n)
                 if done == total:
                     bar.close()
         return on_tile
 
-    start, done, failed = time.perf_counter(), 0, 0
-    for result in upscale_batch(upscaler, plan, outscale=args.outscale, force=args.force, on_tile_factory=tile_bar,
-                                max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS):
-        files_bar.update(1)
+    def finished(self, result) -> None:
+        self.files_bar.update(1)
         if result.ok:
-            done += 1
             notes = f" ({'; '.join(result.notes)})" if result.notes else ""
-            files_bar.write(f"{result.source} -> {result.output} {result.output_size[0]}x{result.output_size[1]} "
-                            f"in {result.seconds:.1f}s{notes}")
+            self.say(f"{result.source} -> {result.output} {result.output_size[0]}x{result.output_size[1]} "
+                     f"in {result.seconds:.1f}s{notes}")
         else:
-            failed += 1
-            files_bar.write(f"srgan: {result.source}: {result.error}", file=sys.stderr)
-    files_bar.close()
-    print(f"upscaled {done} of {len(plan)} file(s) x{args.outscale or upscaler.scale:g} "
-          f"in {time.perf_counter() - start:.1f}s" + (f", {failed} failed" if failed else ""))
-    return 0 if done else 1
+            self.say(f"srgan: {result.source}: {result.error}", sys.stderr)
+
+    def close(self) -> None:
+        if self.files_bar is not None:
+            self.files_bar.close()

@@ -8,25 +8,26 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from srgan.inference.upscaler import Upscaler
+    from srgan.inference.upscaler import UpscaleConfig, Upscaler
 
-_CACHE: dict[tuple, Upscaler] = {}
+_CACHE: dict[UpscaleConfig, Upscaler] = {}
 _CACHE_LOCK = threading.Lock()
 _CACHE_SIZE = 4
 
 
 def get_upscaler(model: str = "default", **options: Any) -> Upscaler:
-    """A cached :class:`Upscaler` for these settings (weights are loaded once per process)."""
-    from srgan.inference.upscaler import Upscaler
+    """A cached :class:`Upscaler` for these settings (weights are loaded once per process);
+    ``options`` are :class:`~srgan.inference.upscaler.UpscaleConfig` fields."""
+    from srgan.inference.upscaler import UpscaleConfig, Upscaler
 
-    key = (str(model), tuple(sorted(options.items())))
+    config = UpscaleConfig(str(model), **options)  # frozen: the settings are the cache key
     with _CACHE_LOCK:
-        upscaler = _CACHE.get(key)
+        upscaler = _CACHE.get(config)
         if upscaler is None:
-            upscaler = Upscaler(str(model), **options)
+            upscaler = Upscaler(config)
             if len(_CACHE) >= _CACHE_SIZE:
                 _CACHE.pop(next(iter(_CACHE)))
-            _CACHE[key] = upscaler
+            _CACHE[config] = upscaler
     return upscaler
 
 
@@ -41,8 +42,9 @@ def upscale(image, model: str = "default", scale: float | None = None, **options
             ``backend="onnxruntime"``).
         scale: output size relative to the input; default the network's scale, other values
             get a final Lanczos resize.
-        options: :class:`~srgan.inference.upscaler.Upscaler` settings (``tile``,
-            ``tile_overlap``, ``alpha``, ``device``, ``backend``, ``half``).
+        options: :class:`~srgan.inference.upscaler.UpscaleConfig` fields (``tile``,
+            ``tile_overlap``, ``alpha``, ``device``, ``backend``, ``half``, ``perception``,
+            ``self_ensemble``).
 
     Example::
 

@@ -1,7 +1,7 @@
 """The two ways to run a generator: PyTorch (default) and ONNX Runtime.
 
 A backend is a callable ``(B, 3, h, w) float32 in [0, 1] → (B, 3, h*s, w*s) float32`` on the
-CPU side, plus ``scale``, ``receptive_radius`` and ``device``. Both are safe to call from several
+CPU side, plus ``scale``, ``receptive_radius``, ``device`` and ``info`` (what the network is). Both are safe to call from several
 threads at once: the PyTorch module is only read (eval mode, inference mode), and an ONNX
 Runtime session's ``run`` is thread-safe.
 """
@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from srgan.errors import SrganError, WeightsError
 from srgan.utils.device import resolve_device
+
+if TYPE_CHECKING:
+    from srgan.models.factory import GeneratorInfo
 
 BACKENDS = ("torch", "onnxruntime")
 
@@ -30,7 +34,8 @@ class TorchBackend:
     half: bool = False
     channels_last: bool = True
     name: str = "torch"
-    source: str = ""
+    info: GeneratorInfo | None = None
+    parameters: int = 0  # of the network as trained (before fusing)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
@@ -49,7 +54,7 @@ class OnnxBackend:
     receptive_radius: int
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     name: str = "onnxruntime"
-    source: str = ""
+    info: GeneratorInfo | None = None  # None for an .onnx file
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         lr = x.detach().float().cpu().contiguous().numpy()
@@ -77,7 +82,8 @@ def load_torch_backend(model_spec: str, device: torch.device, half: bool = False
     if half:
         fused = fused.half()
     return TorchBackend(model=fused, scale=info.scale, receptive_radius=receptive_radius(model), device=device,
-                        half=half, channels_last=channels_last, source=info.source)
+                        half=half, channels_last=channels_last, info=info,
+                        parameters=sum(p.numel() for p in model.parameters()))
 
 
 def load_onnx_backend(model_spec: str, device: torch.device, threads: int | None = None) -> OnnxBackend:
@@ -88,8 +94,7 @@ def load_onnx_backend(model_spec: str, device: torch.device, threads: int | None
         path = Path(model_spec)
         if not path.is_file():
             raise WeightsError(f"no such ONNX model: {model_spec}")
-        data = path.read_bytes()
-        source = str(path)
+        data, source, info = path.read_bytes(), str(path), None
     else:
         from srgan.inference.export import export_onnx_bytes
         from srgan.models.factory import load_generator
@@ -107,11 +112,11 @@ def load_onnx_backend(model_spec: str, device: torch.device, threads: int | None
     except Exception as exc:
         raise WeightsError(f"ONNX Runtime cannot load {source}: {str(exc).splitlines()[0]}") from None
     meta = session.get_modelmeta().custom_metadata_map
-    if "srgan_scale" not in meta:
-        raise WeightsError(f"{source} is not an srgan ONNX export (no srgan_scale metadata)")
+    missing = [key for key in ("srgan_scale", "srgan_receptive_radius") if key not in meta]
+    if missing:  # the tile overlap that makes tiling exact comes from the receptive radius
+        raise WeightsError(f"{source} is not an srgan ONNX export (no {missing[0]} metadata)")
     return OnnxBackend(session=session, scale=int(meta["srgan_scale"]),
-                       receptive_radius=int(meta.get("srgan_receptive_radius", 40)), device=device,
-                       source=source)
+                       receptive_radius=int(meta["srgan_receptive_radius"]), device=device, info=info)
 
 
 def load_backend(model_spec: str, backend: str = "torch", device: str = "auto", half: bool = False,
@@ -129,9 +134,4 @@ def load_backend(model_spec: str, backend: str = "torch", device: str = "auto", 
                               self_ensemble=self_ensemble)
 
 
-def describe(backend: TorchBackend | OnnxBackend) -> dict:
-    return {"backend": backend.name, "scale": backend.scale, "device": str(backend.device),
-            "receptive_radius": backend.receptive_radius, "source": backend.source}
-
-
-__all__ = ["BACKENDS", "OnnxBackend", "TorchBackend", "describe", "load_backend", "resolve_device"]
+__all__ = ["BACKENDS", "OnnxBackend", "TorchBackend", "load_backend"]

@@ -12,13 +12,16 @@ import glob
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from srgan.errors import ImageError, SrganError
+from srgan.errors import ImageError, SrganError, UpscaleOutOfMemory
+from srgan.inference.png import PngWriter
+from srgan.inference.tiling import ProgressFn
+from srgan.inference.upscaler import check_outscale
 from srgan.utils.image import DEFAULT_MAX_PIXELS, is_image_path, read_image, save_image
 
 log = logging.getLogger(__name__)
@@ -31,8 +34,8 @@ _GLOB_CHARS = set("*?[")
 
 
 @dataclass
-class FileResult:
-    """What happened to one input file."""
+class UpscaleResult:
+    """What happened to one input file of an upscale batch."""
 
     source: Path
     output: Path | None = None
@@ -128,15 +131,13 @@ def plan_outputs(inputs: list[tuple[Path, Path]], out: str | os.PathLike, ext: s
 
 
 def upscale_file(upscaler, source: Path, output: Path, outscale: float | None = None, force: bool = False,
-                 protected: set[Path] | None = None, on_tile: Callable[[int, int], None] | None = None,
-                 max_pixels: int | None = DEFAULT_MAX_PIXELS, compress_level: int = 3) -> FileResult:
+                 protected: set[Path] | None = None, on_tile: ProgressFn | None = None,
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS, compress_level: int = 3) -> UpscaleResult:
     """Upscale one file; raises :class:`SrganError` (one line) for anything the user can fix."""
-    from srgan.inference.png import PngWriter
-
     start = time.perf_counter()
     _check_output(source, output, force, protected or set())  # before the work; again once the format is known
     decoded = read_image(source, max_pixels=max_pixels)
-    result = FileResult(source=source, notes=list(decoded.notes),
+    result = UpscaleResult(source=source, notes=list(decoded.notes),
                         input_size=(decoded.width, decoded.height))
     pixels = decoded.pixels
     suffix = output.suffix.lower()
@@ -148,27 +149,17 @@ def upscale_file(upscaler, source: Path, output: Path, outscale: float | None = 
     if pixels.dtype == np.uint16 and not sixteen:
         result.notes.append(f"16-bit reduced to 8-bit ({suffix} holds 8 bits)")
     _check_output(source, output, force, protected or set())
-
-    scale = upscaler.scale
-    height, width, channels = pixels.shape
-    if suffix == ".png" and (outscale is None or outscale == scale):
-        # Stream: rows go to the file as the tiles of each band are finished.
-        with PngWriter(output, width * scale, height * scale, channels, 16 if sixteen else 8,
-                       icc_profile=decoded.icc_profile, compress_level=compress_level) as writer:
-            for band in upscaler.iter_bands(pixels, on_tile):
-                writer.write(band)
-            writer.close()
-        out_w, out_h = width * scale, height * scale
+    png = {"bit_depth": 16 if sixteen else 8, "icc_profile": decoded.icc_profile, "compress_level": compress_level}
+    if suffix == ".png" and (outscale is None or outscale == upscaler.scale):
+        out_w, out_h = _stream_png(upscaler, pixels, output, on_tile, **png)
     else:
         upscaled = upscaler.upscale(pixels, outscale=outscale, on_tile=on_tile)
         if upscaled.dtype == np.uint16 and not sixteen:
             upscaled = np.rint(upscaled / 257.0).astype(np.uint8)
         out_h, out_w = upscaled.shape[:2]
         if suffix == ".png":
-            with PngWriter(output, out_w, out_h, channels, 16 if sixteen else 8,
-                           icc_profile=decoded.icc_profile, compress_level=compress_level) as writer:
+            with PngWriter(output, out_w, out_h, upscaled.shape[2], **png) as writer:
                 writer.write(upscaled)
-                writer.close()
         else:
             if upscaled.dtype == np.uint16 and decoded.icc_profile:
                 result.notes.append("ICC profile not kept in a 16-bit TIFF")
@@ -176,6 +167,17 @@ def upscale_file(upscaler, source: Path, output: Path, outscale: float | None = 
     result.output, result.output_size = output, (out_w, out_h)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _stream_png(upscaler, pixels: np.ndarray, output: Path, on_tile: ProgressFn | None,
+                **png) -> tuple[int, int]:
+    """Rows go to the file as the tiles of each band are finished; returns the output size."""
+    height, width, channels = pixels.shape
+    out_w, out_h = width * upscaler.scale, height * upscaler.scale
+    with PngWriter(output, out_w, out_h, channels, **png) as writer:
+        for band in upscaler.iter_bands(pixels, on_tile):
+            writer.write(band)
+    return out_w, out_h
 
 
 def _check_output(source: Path, output: Path, force: bool, protected: set[Path]) -> None:
@@ -186,26 +188,60 @@ def _check_output(source: Path, output: Path, force: bool, protected: set[Path])
         raise SrganError(f"{output} exists (use --force to overwrite)")
 
 
-def upscale_batch(upscaler, plan: list[tuple[Path, Path]], outscale: float | None = None, force: bool = False,
-                  on_tile_factory: Callable[[Path], Callable[[int, int], None] | None] | None = None,
-                  max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Iterator[FileResult]:
-    """Upscale each planned file, yielding one :class:`FileResult` each; a failure is recorded in
-    the result and the next file goes on. Out-of-memory stops the batch (it would repeat)."""
-    from srgan.inference.upscaler import UpscaleOutOfMemory
+class BatchHooks:
+    """What :func:`upscale_batch` tells its caller, one method per event. This base logs; the CLI
+    overrides it to draw progress bars and print one line per file."""
 
+    def problem(self, message: str) -> None:
+        """An input that matched nothing, or an entry that is not a file."""
+        log.error("%s", message)
+
+    def planned(self, count: int) -> None:
+        """``count`` files are about to be upscaled."""
+
+    def tile_progress(self, source: Path) -> ProgressFn | None:
+        """A per-tile callback for this file, or None."""
+        return None
+
+    def finished(self, result: UpscaleResult) -> None:
+        """One file is done (``result.ok``) or failed (``result.error``)."""
+        if not result.ok:
+            log.error("%s: %s", result.source, result.error)
+
+
+def upscale_batch(upscaler, inputs: Iterable[str | os.PathLike], out: str | os.PathLike, *,
+                  outscale: float | None = None, ext: str | None = None, suffix: str = "", force: bool = False,
+                  max_pixels: int | None = DEFAULT_MAX_PIXELS, hooks: BatchHooks | None = None) -> list[UpscaleResult]:
+    """Upscale files, folders and globs into ``out``: one :class:`UpscaleResult` per planned file.
+
+    A failing file is recorded in its result and the next one goes on; out-of-memory stops the
+    batch (it would repeat). Raises :class:`SrganError` when no input image is found.
+    """
+    hooks = hooks or BatchHooks()
+    found, problems = collect_inputs([str(p) for p in inputs], exclude=out)
+    for problem in problems:
+        hooks.problem(problem)
+    if not found:
+        raise SrganError("no input images found")
+    if outscale is not None:
+        check_outscale(outscale)
+    plan = plan_outputs(found, out, ext, suffix)
+    hooks.planned(len(plan))
     protected = {source.resolve() for source, _ in plan}
+    results = []
     for source, output in plan:
-        on_tile = on_tile_factory(source) if on_tile_factory else None
         try:
-            result = upscale_file(upscaler, source, output, outscale=outscale, force=force,
-                                  protected=protected, on_tile=on_tile, max_pixels=max_pixels)
+            result = upscale_file(upscaler, source, output, outscale=outscale, force=force, protected=protected,
+                                  on_tile=hooks.tile_progress(source), max_pixels=max_pixels)
         except UpscaleOutOfMemory:
             raise
         except (SrganError, ImageError) as exc:
-            result = FileResult(source=source, error=str(exc))
+            result = UpscaleResult(source=source, error=str(exc))
         if result.output is not None:
             protected.add(result.output.resolve())  # two inputs never write the same file
-        yield result
+        hooks.finished(result)
+        results.append(result)
+    return results
 
 
 def upscale_files(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike, model: str = "default", *,
@@ -214,23 +250,14 @@ def upscale_files(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLik
     """Upscale files, folders and globs into ``out_dir``; returns the written files.
 
     Failing files are logged and skipped; raises :class:`SrganError` when nothing was written.
-    ``options`` go to :class:`~srgan.inference.upscaler.Upscaler` (``tile``, ``device``, ...).
-    Used by ``make demo``.
+    ``options`` are :class:`~srgan.inference.upscaler.UpscaleConfig` fields (``tile``, ``device``,
+    ...). Used by ``make demo``.
     """
     from srgan.inference.upscaler import Upscaler
 
-    found, problems = collect_inputs([str(p) for p in inputs], exclude=out_dir)
-    for problem in problems:
-        log.error("%s", problem)
-    if not found:
-        raise SrganError("no input images found")
     upscaler = upscaler or Upscaler(model, **options)
-    written = []
-    for result in upscale_batch(upscaler, plan_outputs(found, out_dir, ext, suffix), outscale, force):
-        if result.ok:
-            written.append(result.output)
-        else:
-            log.error("%s: %s", result.source, result.error)
+    results = upscale_batch(upscaler, inputs, out_dir, outscale=outscale, ext=ext, suffix=suffix, force=force)
+    written = [result.output for result in results if result.ok]
     if not written:
         raise SrganError("no image was upscaled")
     return written

@@ -1,4 +1,4 @@
-"""Pure helpers on (H, W, C) pixel arrays: alpha, grey, bit depth, final resize.
+"""Pure helpers on (H, W, C) pixel arrays: alpha and the final resize.
 
 The networks see RGB in [0, 1]; these helpers take any image :func:`srgan.utils.image.read_image`
 returns (grey, grey + alpha, RGB, RGBA; 8 or 16 bits) apart and put the result back together.
@@ -8,17 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-#: ITU-R BT.601 luma weights, used to turn the network's RGB output back into grey.
-LUMA_WEIGHTS = (0.299, 0.587, 0.114)
-
-
-def max_value(dtype: np.dtype) -> float:
-    """Full-scale value of a pixel type: 255 for uint8, 65535 for uint16, 1 for floats."""
-    dtype = np.dtype(dtype)
-    if dtype.kind == "f":
-        return 1.0
-    return 65535.0 if dtype == np.uint16 else 255.0
-
 
 def split_alpha(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     """(H, W, C) → colour (H, W, C or C-1) and alpha (H, W, 1) or None. Views, no copy."""
@@ -27,13 +16,6 @@ def split_alpha(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     if pixels.shape[2] in (2, 4):
         return pixels[:, :, :-1], pixels[:, :, -1:]
     return pixels, None
-
-
-def merge_alpha(colour: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
-    """Inverse of :func:`split_alpha`: append the alpha channel (same dtype) when there is one."""
-    if alpha is None:
-        return colour
-    return np.concatenate([colour, alpha.astype(colour.dtype, copy=False)], axis=2)
 
 
 def bleed_transparent(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -56,19 +38,6 @@ def bleed_transparent(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     out = colour.copy()
     out[hidden] = colour[visible_rows[nearest], visible_cols[nearest]]
     return out
-
-
-def to_rgb_float(colour: np.ndarray) -> np.ndarray:
-    """(H, W, 1 or 3) uint8/uint16 → (H, W, 3) float32 in [0, 1]; grey is replicated."""
-    out = colour.astype(np.float32) / max_value(colour.dtype)
-    if out.shape[2] == 1:
-        out = np.repeat(out, 3, axis=2)
-    return out
-
-
-def rgb_to_grey(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) float → (H, W, 1) by BT.601 luma."""
-    return (rgb @ np.asarray(LUMA_WEIGHTS, dtype=rgb.dtype))[:, :, None]
 
 
 def resize_lanczos(pixels: np.ndarray, width: int, height: int) -> np.ndarray:

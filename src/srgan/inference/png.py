@@ -2,28 +2,38 @@
 held in memory whole. Writes 8- or 16-bit grey, grey + alpha, RGB and RGBA, with an ICC profile.
 
 Each row uses PNG's "Up" filter (difference with the row above, computed with numpy), which
-makes smooth upscaled images compress well at fast zlib levels. The file is written under a
-temporary name and renamed on :meth:`PngWriter.close`, so an interrupted run leaves no partial file.
+makes smooth upscaled images compress well at fast zlib levels. The file is written through
+:func:`srgan.utils.atomic.atomic_write` (a temporary name, fsynced, renamed when complete), so an
+interrupted run leaves no partial file.
 """
 
 from __future__ import annotations
 
 import os
 import struct
-import uuid
 import zlib
 from pathlib import Path
 
 import numpy as np
+
+from srgan.utils.atomic import atomic_write
 
 _COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels → PNG colour type
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _FLUSH_BYTES = 1 << 20  # emit an IDAT chunk per MiB of compressed data
 
 
+class _Discarded(Exception):
+    """Thrown into :func:`atomic_write` to drop the temporary file."""
+
+
 class PngWriter:
-    """Write a PNG band by band: ``write(rows)`` with (n, width, channels) uint8/uint16 arrays,
-    then ``close()``. Use as a context manager to discard the file on error."""
+    """Write a PNG band by band: ``write(rows)`` with (n, width, channels) uint8/uint16 arrays.
+
+    ``with PngWriter(...) as writer:`` commits the file on a clean exit (all rows must have been
+    written) and leaves nothing on an exception. Without ``with``, call :meth:`close` to commit
+    or :meth:`abort` to discard.
+    """
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, channels: int, bit_depth: int = 8,
                  icc_profile: bytes | None = None, compress_level: int = 3) -> None:
@@ -33,9 +43,9 @@ class PngWriter:
         self.width, self.height, self.channels, self.bit_depth = width, height, channels, bit_depth
         self.rows_written = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Not mkstemp (its files are 0600): the result gets the usual permissions (umask).
-        self._tmp_name = str(self.path.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}.png")
-        self._file = open(self._tmp_name, "xb")  # noqa: SIM115 - closed in close()/abort()
+        self._target = atomic_write(self.path)  # entered here, left in close() or abort()
+        self._file = self._target.__enter__()
+        self._open = True
         self._compressor = zlib.compressobj(compress_level)
         self._pending = bytearray()
         self._previous = np.zeros(width * channels * bit_depth // 8, dtype=np.uint8)
@@ -75,26 +85,29 @@ class PngWriter:
 
     def close(self) -> Path:
         """Finish the file and move it into place; all rows must have been written."""
+        if not self._open:
+            return self.path
         if self.rows_written != self.height:
             self.abort()
             raise ValueError(f"PNG closed after {self.rows_written} of {self.height} rows")
         self._pending += self._compressor.flush()
         self._chunk(b"IDAT", bytes(self._pending))
         self._chunk(b"IEND", b"")
-        self._file.close()
-        os.replace(self._tmp_name, self.path)
+        self._open = False
+        self._target.__exit__(None, None, None)  # flush, fsync, rename
         return self.path
 
     def abort(self) -> None:
-        """Drop the temporary file."""
-        if not self._file.closed:
-            self._file.close()
-        if os.path.exists(self._tmp_name):
-            os.unlink(self._tmp_name)
+        """Drop the temporary file; the target is left as it was."""
+        if self._open:
+            self._open = False
+            self._target.__exit__(_Discarded, _Discarded(), None)
 
     def __enter__(self) -> PngWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
+        if exc_type is None:
+            self.close()
+        else:
             self.abort()

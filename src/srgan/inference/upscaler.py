@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -23,36 +24,31 @@ from torch.nn import functional as F
 
 from srgan.errors import ImageError, SrganError, UpscaleOutOfMemory
 from srgan.inference.backends import load_backend
-from srgan.inference.pixels import (
-    LUMA_WEIGHTS,
-    bleed_transparent,
-    max_value,
-    output_size,
-    resize_lanczos,
-    split_alpha,
-)
-from srgan.inference.tiling import ProgressFn, blend_margin, count_tiles, iter_tiled_bands
+from srgan.inference.pixels import bleed_transparent, output_size, resize_lanczos, split_alpha
+from srgan.inference.tiling import DEFAULT_TILE, ProgressFn, TilePlan, iter_tiled_bands
+from srgan.utils.color import LUMA_WEIGHTS
+from srgan.utils.image import image_to_tensor, tensor_to_image
 
 log = logging.getLogger(__name__)
 
-#: Tile side in input pixels. 512 keeps a x4 tile of the 16x64 generator near 0.65 GB of
-#: activations and the overlap's extra work near 40 %; lower it on small GPUs or tight RAM.
-DEFAULT_TILE = 512
 ALPHA_MODES = ("bicubic", "model")
 #: Bicubic (alpha) reaches 2 input pixels: the tile overlap must cover at least that.
 _BICUBIC_RADIUS = 2
 
+__all__ = ["ALPHA_MODES", "DEFAULT_TILE", "UpscaleConfig", "UpscaleOutOfMemory", "Upscaler", "check_outscale"]
 
-class Upscaler:
-    """A network ready to upscale images.
+
+@dataclass(frozen=True)
+class UpscaleConfig:
+    """What an :class:`Upscaler` runs and how (read-only; the CLI, the web app and evaluation build one).
 
     Args:
         model: shipped name (``default``, ``srresnet_x4``, ``srgan_x4``), a ``.safetensors`` file,
             a training checkpoint, or (with ``backend="onnxruntime"``) an ``.onnx`` export.
         backend: ``torch`` (default, fastest on this project's machines) or ``onnxruntime``.
-        device: ``auto`` (CUDA if available), ``cpu``, ``cuda``, ``cuda:N``.
+        device: ``auto`` (CUDA > MPS > CPU), ``cpu``, ``cuda``, ``cuda:N``, ``mps``.
         half: fp16 on CUDA (refused on the CPU).
-        tile: tile side in input pixels; 0 runs the whole image at once. Default: 512.
+        tile: tile side in input pixels; 0 runs the whole image at once; None: 512.
         tile_overlap: pixels shared by neighbouring tiles. Default: the network's receptive
             field (``2 * radius + 1``, capped at half a tile), which makes tiling exact.
         alpha: ``bicubic`` (default) or ``model`` (alpha replicated to RGB through the network).
@@ -60,37 +56,47 @@ class Upscaler:
         self_ensemble: average the outputs of the 8 flips/rotations (8x slower, about +0.1 dB).
     """
 
-    def __init__(self, model: str = "default", *, backend: str = "torch", device: str = "auto",
-                 half: bool = False, tile: int = DEFAULT_TILE, tile_overlap: int | None = None,
-                 alpha: str = "bicubic", perception: float | None = None, self_ensemble: bool = False) -> None:
-        if alpha not in ALPHA_MODES:
-            raise SrganError(f"unknown alpha mode {alpha!r}; choose one of {', '.join(ALPHA_MODES)}")
-        if tile < 0:
-            raise SrganError(f"--tile must be 0 (no tiling) or positive, not {tile}")
-        self.model_spec = str(model)
-        self.runner = load_backend(str(model), backend=backend, device=device, half=half, perception=perception,
-                                   self_ensemble=self_ensemble)
+    model: str = "default"
+    backend: str = "torch"
+    device: str = "auto"
+    half: bool = False
+    tile: int | None = None
+    tile_overlap: int | None = None
+    alpha: str = "bicubic"
+    perception: float | None = None
+    self_ensemble: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "model", str(self.model))
+        if self.alpha not in ALPHA_MODES:
+            raise SrganError(f"unknown alpha mode {self.alpha!r}; choose one of {', '.join(ALPHA_MODES)}")
+
+
+class Upscaler:
+    """A network ready to upscale images.
+
+    ``Upscaler(UpscaleConfig(...))``, or for short ``Upscaler("srresnet_x4", tile=256, ...)``: a
+    model spec and :class:`UpscaleConfig` fields (given with a config, they replace its fields).
+    """
+
+    def __init__(self, config: UpscaleConfig | str = "default", /, **options) -> None:
+        if isinstance(config, UpscaleConfig):
+            config = replace(config, **options) if options else config
+        else:
+            config = UpscaleConfig(str(config), **options)
+        self.config = config
+        self.runner = load_backend(config.model, backend=config.backend, device=config.device, half=config.half,
+                                   perception=config.perception, self_ensemble=config.self_ensemble)
         self.scale = self.runner.scale
-        self.alpha_mode = alpha
-        self.tile = tile
         radius = max(self.runner.receptive_radius, _BICUBIC_RADIUS)
-        if tile_overlap is None:
-            tile_overlap = 2 * radius + 1 if tile == 0 else min(2 * radius + 1, tile // 2)
-        if tile_overlap < 0 or (tile > 0 and tile_overlap >= tile):
-            raise SrganError(f"--tile-overlap must be between 0 and --tile - 1 ({tile - 1}), not {tile_overlap}")
-        self.tile_overlap = tile_overlap
-        self.margin = blend_margin(tile_overlap, radius)
-        if tile and self.margin < radius:
+        self.plan = TilePlan.resolve(config.tile, radius, config.tile_overlap)
+        if not self.plan.whole and self.plan.margin < radius:
             log.debug("tile overlap %d is below the receptive field %d: seams are feathered, not exact",
-                      tile_overlap, 2 * radius + 1)
+                      self.plan.overlap, 2 * radius + 1)
 
     @property
     def device(self) -> torch.device:
         return self.runner.device
-
-    def count_tiles(self, height: int, width: int) -> int:
-        """How many tiles an image of this size takes (for progress bars)."""
-        return count_tiles(height, width, self.tile or max(height, width), self.tile_overlap)
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         try:
@@ -105,6 +111,27 @@ class Upscaler:
             raise UpscaleOutOfMemory(f"out of memory on a {batch.shape[-1]}x{batch.shape[-2]} tile on "
                                      f"{self.device}; retry with a smaller tile, e.g. --tile {hint}") from None
 
+    def _tile_fn(self, colour: np.ndarray, alpha: np.ndarray | None):
+        """``run_tile(y0, y1, x0, x1)`` for :func:`iter_tiled_bands`: (C, h*s, w*s) float rows."""
+        grey, model_alpha = colour.shape[2] == 1, alpha is not None and self.config.alpha == "model"
+        luma = torch.tensor(LUMA_WEIGHTS).view(3, 1, 1)
+
+        def run_tile(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
+            rgb = image_to_tensor(colour[y0:y1, x0:x1], channels_last=True)[None].expand(-1, 3, -1, -1)
+            tile_alpha = image_to_tensor(alpha[y0:y1, x0:x1], channels_last=True)[None] if alpha is not None \
+                else None
+            batch = torch.cat([rgb, tile_alpha.expand(-1, 3, -1, -1)]) if model_alpha else rgb
+            out = self._forward(batch)  # (B, 3, h*s, w*s)
+            parts = [(out[0] * luma).sum(0, keepdim=True) if grey else out[0]]  # grey back by luma
+            if model_alpha:
+                parts.append(out[1].mean(0, keepdim=True))
+            elif tile_alpha is not None:
+                parts.append(F.interpolate(tile_alpha, scale_factor=self.scale, mode="bicubic",
+                                           align_corners=False)[0])
+            return torch.cat(parts)  # (C, h*s, w*s)
+
+        return run_tile
+
     def iter_bands(self, pixels: np.ndarray, on_tile: ProgressFn | None = None) -> Iterator[np.ndarray]:
         """Upscaled rows at the network's scale, top to bottom: (rows, W*scale, C), same dtype and
         channels as ``pixels`` ((H, W, C) with C in 1..4, uint8, uint16, or float in [0, 1])."""
@@ -112,30 +139,10 @@ class Upscaler:
         colour, alpha = split_alpha(pixels)
         if alpha is not None:
             colour = bleed_transparent(colour, alpha)
-        peak, scale, grey = max_value(pixels.dtype), self.scale, colour.shape[2] == 1
-        luma = torch.tensor(LUMA_WEIGHTS).view(3, 1, 1)
-
-        def to_tensor(array: np.ndarray) -> torch.Tensor:  # (h, w, c) → (1, c, h, w) float in [0, 1]
-            return torch.from_numpy(array.astype(np.float32) / np.float32(peak)).permute(2, 0, 1)[None]
-
-        def run_tile(y0: int, y1: int, x0: int, x1: int) -> torch.Tensor:
-            rgb = to_tensor(colour[y0:y1, x0:x1]).expand(-1, 3, -1, -1)  # grey replicated
-            tile_alpha = to_tensor(alpha[y0:y1, x0:x1]) if alpha is not None else None
-            with_alpha = tile_alpha is not None and self.alpha_mode == "model"
-            batch = torch.cat([rgb, tile_alpha.expand(-1, 3, -1, -1)]) if with_alpha else rgb
-            out = self._forward(batch)  # (B, 3, h*s, w*s)
-            parts = [(out[0] * luma).sum(0, keepdim=True) if grey else out[0]]
-            if with_alpha:
-                parts.append(out[1].mean(0, keepdim=True))
-            elif tile_alpha is not None:
-                parts.append(F.interpolate(tile_alpha, scale_factor=scale, mode="bicubic", align_corners=False)[0])
-            return torch.cat(parts)  # (C, h*s, w*s)
-
         height, width = pixels.shape[:2]
-        tile = self.tile if self.tile > 0 else max(height, width)
-        for _, band in iter_tiled_bands(run_tile, height, width, scale, tile, self.tile_overlap, self.margin,
-                                        on_tile):
-            yield _to_pixels(band, pixels.dtype)
+        run_tile = self._tile_fn(colour, alpha)
+        for _, band in iter_tiled_bands(run_tile, height, width, self.scale, self.plan, on_tile):
+            yield tensor_to_image(band, pixels.dtype, inplace=True)
 
     def upscale(self, pixels: np.ndarray, outscale: float | None = None,
                 on_tile: ProgressFn | None = None) -> np.ndarray:
@@ -161,16 +168,6 @@ class Upscaler:
         if upscaled.dtype.kind == "f":
             return np.clip(resize_lanczos(upscaled.astype(np.float32), new_w, new_h), 0.0, 1.0)
         return resize_lanczos(upscaled, new_w, new_h)
-
-
-def _to_pixels(rows: torch.Tensor, dtype: np.dtype) -> np.ndarray:
-    """(C, n, W) float rows in [0, 1] (modified in place) → (n, W, C) array of ``dtype``, rounded
-    to nearest. Done in torch (threaded, in place); NHWC-strided rows need no transposing copy."""
-    if np.dtype(dtype).kind == "f":
-        return rows.clamp_(0.0, 1.0).permute(1, 2, 0).contiguous().numpy()
-    peak = max_value(dtype)
-    rows = rows.mul_(peak).round_().clamp_(0.0, peak)
-    return rows.to(torch.uint8 if dtype == np.uint8 else torch.uint16).permute(1, 2, 0).contiguous().numpy()
 
 
 def check_outscale(outscale: float) -> float:

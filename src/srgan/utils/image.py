@@ -7,8 +7,9 @@ Contract used everywhere else in the project:
   EXIF orientation already applied.
 * :func:`to_rgb8` turns that into the ``(H, W, 3) uint8`` RGB array that training, EDA and
   evaluation use, compositing alpha on white and reducing 16-bit to 8-bit (with notes saying so).
-* :func:`image_to_tensor` / :func:`tensor_to_image` convert between ``uint8 HWC`` and
-  ``float32 CHW`` in ``[0, 1]``, the data contract of the datasets and models.
+* :func:`image_to_tensor` / :func:`tensor_to_image` (and :func:`to_unit_float` for batches)
+  convert between ``uint8``/``uint16`` HWC pixels and ``float32 CHW`` in ``[0, 1]``, the data
+  contract of the datasets and models: the one place that divides by 255 and rounds back.
 
 Every failure a user can meet raises :class:`srgan.errors.ImageError` with a one-line reason.
 """
@@ -386,18 +387,55 @@ def _pil_format(suffix: str) -> str:
     return formats[suffix]
 
 
-def image_to_tensor(array: np.ndarray) -> torch.Tensor:
-    """(H, W, C) uint8 → (C, H, W) float32 in [0, 1]."""
+def max_value(dtype: np.dtype) -> float:
+    """Full-scale value of a pixel type: 255 for uint8, 65535 for uint16, 1 for floats."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        return 1.0
+    return 65535.0 if dtype == np.uint16 else 255.0
+
+
+def to_unit_float(tensor: torch.Tensor) -> torch.Tensor:
+    """Pixels of any layout → float32 in [0, 1]: uint8 ÷ 255, uint16 ÷ 65535, floats as they are."""
     import torch
 
-    scale = 65535.0 if array.dtype == np.uint16 else 255.0
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))).float().div_(scale)
+    if tensor.dtype in (torch.uint8, torch.uint16):
+        return tensor.float().div_(255.0 if tensor.dtype == torch.uint8 else 65535.0)
+    return tensor.float()
 
 
-def tensor_to_image(tensor: torch.Tensor) -> np.ndarray:
-    """(C, H, W) float in [0, 1] → (H, W, C) uint8, rounded (not truncated) like MATLAB's im2uint8."""
-    array = tensor.detach().float().clamp(0, 1).mul(255.0).round().byte().cpu().numpy()
-    return np.ascontiguousarray(array.transpose(1, 2, 0))
+def image_to_tensor(array: np.ndarray, channels_last: bool = False) -> torch.Tensor:
+    """(H, W[, C]) uint8/uint16/float → (C, H, W) float32 in [0, 1] (uint8 ÷ 255, uint16 ÷ 65535).
+
+    Always a copy (the input is never written through). ``channels_last`` keeps the array's HWC
+    memory order (no transposing copy), which is what the inference-fused networks take.
+    """
+    import torch
+
+    array = np.asarray(array)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    peak = max_value(array.dtype)
+    tensor = torch.from_numpy(np.array(array if channels_last else array.transpose(2, 0, 1), np.float32, order="C"))
+    if peak != 1.0:
+        tensor.div_(peak)
+    return tensor.permute(2, 0, 1) if channels_last else tensor
+
+
+def tensor_to_image(tensor: torch.Tensor, dtype: np.dtype = np.uint8, inplace: bool = False) -> np.ndarray:
+    """(C, H, W) float in [0, 1] → (H, W, C) array of ``dtype``: uint8/uint16 rounded to nearest
+    (not truncated, like MATLAB's im2uint8), floats clamped to [0, 1]. ``inplace`` lets a float32
+    CPU tensor serve as the scratch space (it is then overwritten)."""
+    import torch
+
+    x = tensor.detach().float().cpu()
+    dtype = np.dtype(dtype)
+    if dtype.kind == "f":
+        x = x.clamp_(0.0, 1.0) if inplace else x.clamp(0.0, 1.0)
+        return x.permute(1, 2, 0).contiguous().numpy()
+    peak = max_value(dtype)
+    x = (x.mul_(peak) if inplace else x.mul(peak)).round_().clamp_(0.0, peak)
+    return x.to(torch.uint16 if dtype == np.uint16 else torch.uint8).permute(1, 2, 0).contiguous().numpy()
 
 
 def png_size(path: str | os.PathLike) -> tuple[int, int] | None:

@@ -53,20 +53,19 @@ class WebConfig:
     max_concurrent: int = 1  # upscales at once; more requests wait their turn
     device: str = "auto"
     backend: str = "torch"
-    tile: int | None = None
+    tile: int | None = None  # None: the Upscaler's default (512); 0: whole image
     temp_root: str | None = None  # parent of the per-request folders (default: the system's)
 
 
 def create_app(config: WebConfig, upscalers: dict | None = None) -> FastAPI:
     """Build the app. ``upscalers`` (name → Upscaler) may be given ready-made (tests); otherwise
     every model in ``config.models`` is loaded now, so a bad model fails at start, not per request."""
-    from srgan.inference.upscaler import DEFAULT_TILE, Upscaler
+    from srgan.inference.upscaler import UpscaleConfig, Upscaler
 
     if upscalers is None:
-        upscalers = {}
-        for spec in config.models:
-            upscalers[model_label(spec)] = Upscaler(spec, backend=config.backend, device=config.device,
-                                                    tile=DEFAULT_TILE if config.tile is None else config.tile)
+        upscalers = {model_label(spec): Upscaler(UpscaleConfig(spec, backend=config.backend, device=config.device,
+                                                               tile=config.tile))
+                     for spec in config.models}
     work_root = Path(tempfile.mkdtemp(prefix="srgan-serve-", dir=config.temp_root))
     gate = asyncio.Semaphore(config.max_concurrent)
 
@@ -203,7 +202,6 @@ def run_upscale(upscaler, upload: Path, result: Path, outscale: float, config: W
     with PngWriter(result, pixels.shape[1], pixels.shape[0], pixels.shape[2], bits,
                    icc_profile=decoded.icc_profile, compress_level=1) as writer:
         writer.write(pixels)
-        writer.close()
     info = {"input": f"{width}x{height}", "output": f"{pixels.shape[1]}x{pixels.shape[0]}",
             "seconds": time.perf_counter() - start}
     log.info("upscaled %s -> %s in %.1fs", info["input"], info["output"], info["seconds"])
