@@ -4,8 +4,9 @@ The protocol is the published one unless asked otherwise: each HR image is mod-c
 scale, its LR made by MATLAB's antialiased bicubic ``imresize`` (``degradation="bicubic"``; or
 ``"area"``), each model upscales the LR, and PSNR/SSIM/MSE/MAE are taken on Y with a border of
 ``scale`` pixels (:mod:`srgan.evaluation.metrics`). Grey HR images stay single-channel and are
-scored on their raw values. Prepared datasets use their stored LR images when their scale and
-degradation are the ones asked for.
+scored on their raw values. NIQE (no reference, :mod:`srgan.evaluation.niqe`) is taken of every
+output and, as an ``HR`` row, of the HR images themselves, with the same border. Prepared
+datasets use their stored LR images when their scale and degradation are the ones asked for.
 
 :func:`evaluate_models` is the one call behind ``srgan evaluate`` and ``make demo``.
 """
@@ -36,7 +37,9 @@ from srgan.utils.image import DEFAULT_MAX_PIXELS, read_image, to_rgb8
 log = logging.getLogger(__name__)
 
 #: Summary statistics are taken of these record fields (None values are left out).
-METRICS = ("psnr", "ssim", "mse", "mae", "percep", "lpips", "seconds")
+METRICS = ("psnr", "ssim", "mse", "mae", "percep", "lpips", "seconds", "niqe")
+#: The model name of the rows that score the HR images themselves (no-reference metrics only).
+HR_ROW = "HR"
 #: Higher is better for these; lower for the others.
 HIGHER_IS_BETTER = {"psnr", "ssim"}
 
@@ -53,13 +56,14 @@ class ImageRecord:
     channel: str  # what PSNR/SSIM/MSE/MAE were taken on: "y", "rgb" or "grey" (raw values)
     width: int  # of the HR image after the mod-crop
     height: int
-    psnr: float  # dB
-    ssim: float
-    mse: float  # 0..255 scale
-    mae: float
+    psnr: float | None  # dB; None (like every full-reference score) in the HR row
+    ssim: float | None
+    mse: float | None  # 0..255 scale
+    mae: float | None
     percep: float | None  # VGG feature MSE (lower is better), when VGG weights are available
     lpips: float | None
-    seconds: float  # time the model took to upscale this image
+    seconds: float | None  # time the model took to upscale this image
+    niqe: float | None = None  # no-reference (lower is better); None when off or the image is too small
 
 
 def load_hr(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -102,13 +106,16 @@ def run_evaluation(models: list, datasets: list[EvalDataset], scale: int, degrad
                    perceptual_fn: Callable[[np.ndarray, np.ndarray], float] | None = None,
                    lpips_fn: Callable[[np.ndarray, np.ndarray], float] | None = None,
                    report=None,
-                   max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[list[ImageRecord], list[Skipped]]:
+                   max_pixels: int | None = DEFAULT_MAX_PIXELS,
+                   niqe_fn: Callable[[np.ndarray], float | None] | None = None,
+                   ) -> tuple[list[ImageRecord], list[Skipped]]:
     """Score every model on every image: one :class:`ImageRecord` per image and model.
 
     Files that cannot be used (including images declaring more than ``max_pixels``, refused
     before decoding) are skipped (logged with a one-line reason) and returned as
     :class:`Skipped`. ``report`` (a :class:`srgan.evaluation.report.ReportWriter`) receives the
-    images it asks for.
+    images it asks for. With ``niqe_fn`` (:func:`srgan.evaluation.niqe.make_niqe`) every record
+    gets its NIQE, and each image whose HR has one gets an :data:`HR_ROW` record.
     """
     if degradation is not None and degradation not in DEGRADATIONS:
         raise SrganError(f"unknown degradation {degradation!r}; choose one of {', '.join(DEGRADATIONS)}")
@@ -146,9 +153,16 @@ def run_evaluation(models: list, datasets: list[EvalDataset], scale: int, degrad
                     psnr=metrics.psnr(sr, hr, crop, y_only), ssim=metrics.ssim(sr, hr, crop, y_only),
                     mse=metrics.mse(sr, hr, crop, y_only), mae=metrics.mae(sr, hr, crop, y_only),
                     percep=perceptual_fn(sr, hr) if perceptual_fn else None,
-                    lpips=lpips_fn(sr, hr) if lpips_fn else None, seconds=seconds)
+                    lpips=lpips_fn(sr, hr) if lpips_fn else None, seconds=seconds,
+                    niqe=niqe_fn(sr) if niqe_fn else None)
                 records.append(record)
                 outputs[model.name], scores[model.name] = sr, record
+            hr_niqe = niqe_fn(hr) if niqe_fn else None
+            if hr_niqe is not None:
+                records.append(ImageRecord(
+                    dataset=dataset.name, image=item.name, model=HR_ROW, scale=scale, degradation=method,
+                    channel=channel, width=hr.shape[1], height=hr.shape[0], psnr=None, ssim=None, mse=None,
+                    mae=None, percep=None, lpips=None, seconds=None, niqe=hr_niqe))
             n_done += 1
             if report is not None and report.wants(dataset.name, index):
                 report.add_image(dataset.name, item.name, lr, hr, outputs, scores)
@@ -213,16 +227,17 @@ def format_table(summary: dict) -> str:
     """The summary as a plain-text table: one row per dataset and model."""
     channel = summary["protocol"]["channel"].upper()
     results = summary["results"]
-    has = {key: any(key in e for d in results.values() for e in d.values()) for key in ("percep", "lpips")}
+    extra = ("percep", "lpips", "niqe")
+    has = {key: any(key in e for d in results.values() for e in d.values()) for key in extra}
     header = ["dataset", "model", "n", f"PSNR-{channel} (dB)", f"SSIM-{channel}", "MAE"]
-    header += [k for k in ("percep", "lpips") if has[k]] + ["s/img"]
+    header += [k.upper() if k == "niqe" else k for k in extra if has[k]] + ["s/img"]
     rows = []
     for dataset, by_model in results.items():
         for model, entry in by_model.items():
             row = [dataset, model, str(entry["n"]), _fmt(entry.get("psnr"), 2), _fmt(entry.get("ssim"), 4),
                    _fmt(entry.get("mae"), 2)]
-            row += [_fmt(entry.get(k), 4) for k in ("percep", "lpips") if has[k]]
-            row.append(f"{entry['seconds']['mean']:.3f}")
+            row += [_fmt(entry.get(k), 2 if k == "niqe" else 4) for k in extra if has[k]]
+            row.append(f"{entry['seconds']['mean']:.3f}" if "seconds" in entry else "-")
             rows.append(row)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
@@ -236,7 +251,8 @@ def evaluate_models(models: list[str], data: list[str], scale: int | None = None
                     run_dir: str | Path | None = None, degradation: str | None = None, device: str = "auto",
                     crop_border: int | None = None, y_only: bool = True, perception: list[float] | None = None,
                     vgg_weights: str | Path | None = None, perceptual: bool = True, max_images: int | None = None,
-                    report_images: int = 16, max_pixels: int | None = None, self_ensemble: bool = False) -> dict:
+                    report_images: int = 16, max_pixels: int | None = None, self_ensemble: bool = False,
+                    niqe: bool = True) -> dict:
     """Evaluate ``models`` (files, shipped names, ``bicubic``/``lanczos``/``nearest``) on ``data``
     (folders, see :mod:`srgan.evaluation.datasets`) and return the summary dict.
 
@@ -244,7 +260,8 @@ def evaluate_models(models: list[str], data: list[str], scale: int | None = None
     scale; ``degradation`` to ``bicubic`` (a prepared dataset's own LR when None). Writes
     ``per_image.csv`` and ``summary.json`` under ``out_dir`` and the HTML report under
     ``report_dir`` when given; ``max_pixels`` (default :data:`~srgan.utils.image.DEFAULT_MAX_PIXELS`)
-    refuses larger images before decoding. Raises :class:`SrganError` when nothing could be evaluated.
+    refuses larger images before decoding; ``niqe=False`` leaves NIQE (and the HR rows) out.
+    Raises :class:`SrganError` when nothing could be evaluated.
     """
     if not models:
         raise SrganError("no model given; pass --model (a weights file, a shipped name, or bicubic)")
@@ -268,8 +285,13 @@ def evaluate_models(models: list[str], data: list[str], scale: int | None = None
         report = ReportWriter(report_dir, scale=scale, crop_border=crop, y_only=y_only,
                               images_per_dataset=report_images,
                               has_bicubic=any(isinstance(m, BaselineModel) and m.name == "bicubic" for m in loaded))
+    niqe_fn = None
+    if niqe:
+        from srgan.evaluation.niqe import make_niqe
+
+        niqe_fn = make_niqe(crop)
     records, skipped = run_evaluation(loaded, datasets, scale, degradation, crop, y_only, perceptual_fn, lpips_fn,
-                                      report, max_pixels or DEFAULT_MAX_PIXELS)
+                                      report, max_pixels or DEFAULT_MAX_PIXELS, niqe_fn)
     if skipped:
         log.warning("skipped %d file(s); see the reasons above", len(skipped))
     if not records:
@@ -280,7 +302,9 @@ def evaluate_models(models: list[str], data: list[str], scale: int | None = None
                      "degradation": " + ".join(sorted({r.degradation for r in records})),
                      "grey_images": "scored on their raw values",
                      "ssim": "11x11 Gaussian (sigma 1.5), valid region, mean over channels",
-                     "std": "population standard deviation over images"},
+                     "std": "population standard deviation over images",
+                     **({"niqe": "NIQE (Mittal et al. 2013, MATLAB conventions) of outputs and HR (row HR), "
+                                 "same border, grey as R=G=B; lower is better"} if niqe else {})},
         "models": [{"name": m.name, "kind": m.kind, **m.info} for m in loaded],
         "datasets": {d.name: {"path": str(d.root), "images": len(d.items)} for d in datasets},
         "results": summarize(records, [m.name for m in loaded]),

@@ -32,6 +32,7 @@ Everything is vectorised over blocks; an image of 481x321 takes a few tens of mi
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -41,6 +42,8 @@ import numpy as np
 from srgan.data.degrade import imresize
 from srgan.errors import ImageError
 from srgan.utils.color import rgb_to_y
+
+log = logging.getLogger(__name__)
 
 #: Side of the square blocks at full scale (the release's recommended 96; 48 at half scale).
 BLOCK_SIZE = 96
@@ -195,3 +198,21 @@ def niqe(image: np.ndarray, crop_border: int = 0) -> float:
         raise ImageError(f"too small for NIQE: {luma.shape[1]}x{luma.shape[0]}{cropped}; it needs two "
                          f"{BLOCK_SIZE}x{BLOCK_SIZE} blocks (e.g. 192x96)")
     return mvg_distance(niqe_features(luma[: rows * BLOCK_SIZE, : cols * BLOCK_SIZE]))
+
+
+def make_niqe(crop_border: int = 0):
+    """``score(image) -> float | None`` for the evaluation: NIQE with ``crop_border``, a grey
+    (H, W, 1) image taken as R = G = B (as ``srgan score`` reads it), None when undefined
+    (an image under two blocks, or flat)."""
+
+    def score(image: np.ndarray) -> float | None:
+        image = np.asarray(image)
+        if image.ndim == 3 and image.shape[2] == 1:
+            image = np.repeat(image, 3, axis=2)
+        try:
+            return niqe(image, crop_border=crop_border)
+        except ImageError as exc:
+            log.debug("no NIQE: %s", exc)
+            return None
+
+    return score

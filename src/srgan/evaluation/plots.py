@@ -182,7 +182,8 @@ def plot_training_curves(records: list[dict], path: Path, max_plots: int = 18) -
 def plot_summary(results: dict, path: Path, channel: str) -> None:
     """Grouped bars of mean PSNR and SSIM per dataset (groups) and model (colours)."""
     datasets = list(results)
-    models = list(dict.fromkeys(m for d in results.values() for m in d))
+    # Only rows with full-reference scores: the HR row has NIQE alone.
+    models = list(dict.fromkeys(m for d in results.values() for m, e in d.items() if "psnr" in e or "ssim" in e))
     fig = _figure(max(6.0, 1.6 * len(datasets) * max(1, len(models)) / 2 + 3), 3.2)
     width = 0.8 / max(1, len(models))
     for column, (metric, label) in enumerate((("psnr", f"PSNR-{channel} (dB)"), ("ssim", f"SSIM-{channel}"))):
@@ -209,3 +210,56 @@ def plot_summary(results: dict, path: Path, channel: str) -> None:
     fig.legend(handles, labels, fontsize=8, frameon=False, ncols=min(6, len(models)), loc="lower center")
     fig.tight_layout(rect=(0, 0.09, 1, 1))
     fig.savefig(path)
+
+
+def plot_perception_distortion(results: dict, path: Path, channel: str, alphas: dict[str, float] | None = None,
+                               reference: str = "HR") -> bool:
+    """The perception-distortion plane (Blau & Michaeli, CVPR 2018), one panel per dataset: each
+    model's mean PSNR (x, higher is better) against its mean NIQE (y, lower is better). Models of
+    a network interpolation (``alphas``: name -> alpha) are joined in alpha order, one curve for
+    the plain models and one for their self-ensembles (``NAME+``); the ``reference`` row's NIQE
+    (the HR images) is a dashed line. Returns False, writing nothing, when no model has both."""
+    alphas = alphas or {}
+
+    def points(by_model: dict) -> dict[str, tuple[float, float]]:
+        return {m: (e["psnr"]["mean"], e["niqe"]["mean"]) for m, e in by_model.items()
+                if m != reference and "psnr" in e and "niqe" in e and math.isfinite(e["psnr"]["mean"])}
+
+    datasets = [d for d, by_model in results.items() if points(by_model)]
+    if not datasets:
+        return False
+    models = list(dict.fromkeys(m for d in datasets for m in points(results[d])))
+    colours = {m: _PALETTE[i % len(_PALETTE)] for i, m in enumerate(models)}
+    columns = min(3, len(datasets))
+    rows = math.ceil(len(datasets) / columns)
+    legend_width = 2.8  # inches on the right for the model names, which can be long
+    fig = _figure(4.4 * columns + legend_width, 3.5 * rows)
+    handles: dict[str, object] = {}
+    for i, dataset in enumerate(datasets):
+        ax = fig.add_subplot(rows, columns, i + 1)
+        found = points(results[dataset])
+        for ensemble in (False, True):
+            curve = sorted((alphas[m], *found[m]) for m in found if m in alphas and m.endswith("+") == ensemble)
+            if len(curve) > 1:
+                ax.plot([c[1] for c in curve], [c[2] for c in curve], color="#9aa5b1", linewidth=1.2, zorder=1)
+            for alpha, x, y in curve:
+                ax.annotate(f"α={alpha:g}", (x, y), xytext=(4, 3), textcoords="offset points", fontsize=6)
+        for model, (x, y) in found.items():
+            handles[model] = ax.scatter([x], [y], color=colours[model], s=28, zorder=2,
+                                        marker="D" if model.endswith("+") else "o")
+        hr = results[dataset].get(reference, {}).get("niqe")
+        if hr:
+            handles[f"{reference} images"] = ax.axhline(hr["mean"], color="#6b7785", linestyle="--", linewidth=1)
+            ax.annotate(reference, (0.0, hr["mean"]), xycoords=("axes fraction", "data"), xytext=(3, 3),
+                        textcoords="offset points", fontsize=7, color="#6b7785")
+        ax.set_title(dataset, fontsize=10, loc="left")
+        ax.set_xlabel(f"PSNR-{channel} (dB), higher is better", fontsize=8)
+        ax.set_ylabel("NIQE, lower is better", fontsize=8)
+        ax.margins(0.15)
+        _style(ax)
+    width = fig.get_figwidth()
+    fig.legend(list(handles.values()), list(handles), fontsize=7, frameon=False, loc="center left",
+               bbox_to_anchor=(1 - legend_width / width, 0.5))
+    fig.tight_layout(rect=(0, 0, 1 - legend_width / width, 1))
+    fig.savefig(path)
+    return True

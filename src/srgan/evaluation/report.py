@@ -3,7 +3,8 @@
 For each reported image: LR | bicubic | each model | HR, each captioned with its scores; zoomed
 crops of the regions where the models differ most (outlined on the HR); error heat-maps
 (|SR - HR| on Y, one fixed colour scale for the whole report). Above them, the summary table and
-chart, and the training curves of a run directory (its ``metrics.jsonl``) when one is given.
+chart, the perception-distortion plane (PSNR against NIQE, when the evaluation took NIQE), and the
+training curves of a run directory (its ``metrics.jsonl``) when one is given.
 
 :class:`ReportWriter` is fed image by image during the evaluation (only what the page needs is
 kept in memory) and writes ``index.html`` in :meth:`ReportWriter.finish`.
@@ -84,6 +85,7 @@ class ReportWriter:
         self.images_per_dataset, self.has_bicubic = images_per_dataset, has_bicubic
         self.regions, self.heat_max = regions, heat_max
         self.cards: list[Card] = []
+        self.plane = False  # whether finish() drew the perception-distortion plane
 
     def wants(self, dataset: str, index: int) -> bool:
         return index < self.images_per_dataset
@@ -98,6 +100,7 @@ class ReportWriter:
         stem = f"{_slug(dataset)}__{_slug(Path(image).stem)}"
         shown = dict(outputs)
         captions = {name: (rec.psnr, rec.ssim) for name, rec in scores.items()}
+        niqes = {name: getattr(rec, "niqe", None) for name, rec in scores.items()}
         if not self.has_bicubic:  # the page always shows bicubic, the reference everyone knows
             bicubic = upscale_bicubic(lr, self.scale)
             bicubic = bicubic[:, :, None] if bicubic.ndim == 2 else bicubic
@@ -126,8 +129,10 @@ class ReportWriter:
                         pixelated=True)]
         for name, sr in shown.items():
             psnr_value, ssim_value = captions[name]
+            niqe = f" · NIQE {niqes[name]:.2f}" if niqes.get(name) is not None else ""
             panels.append(Panel(name, self._save(f"{stem}_{slugs[name]}.png", sr),
-                                f"{_db(psnr_value)} · SSIM {ssim_value:.4f}", best=name == best and len(captions) > 1))
+                                f"{_db(psnr_value)} · SSIM {ssim_value:.4f}{niqe}",
+                                best=name == best and len(captions) > 1))
         hr_src = self._save(f"{stem}_hr.png", hr)
         panels.append(Panel("HR", self._save(f"{stem}_hr_marked.png", marked), f"{width}×{height} ground truth",
                             href=hr_src))
@@ -161,6 +166,9 @@ class ReportWriter:
         channel = summary["protocol"]["channel"].upper()
         save_image(self.images / "colorbar.png", plots.colorbar_strip())
         plots.plot_summary(summary["results"], self.images / "summary.png", channel)
+        alphas = {m["name"]: m["perception"] for m in summary["models"] if m.get("perception") is not None}
+        self.plane = plots.plot_perception_distortion(summary["results"], self.images / "perception_distortion.png",
+                                                      channel, alphas)
         curves_html = self._curves_section(run_dir)
         datasets = list(dict.fromkeys(card.dataset for card in self.cards))
         nav = "".join(f'<a href="#{_slug(d)}">{html.escape(d)}</a>' for d in datasets)
@@ -193,13 +201,14 @@ class ReportWriter:
     def _summary_section(self, summary: dict) -> str:
         results, channel = summary["results"], summary["protocol"]["channel"].upper()
         columns = [("psnr", f"PSNR-{channel} (dB)", 2), ("ssim", f"SSIM-{channel}", 4), ("mae", "MAE", 2),
-                   ("percep", "VGG loss", 4), ("lpips", "LPIPS", 4), ("seconds", "s / image", 3)]
+                   ("percep", "VGG loss", 4), ("lpips", "LPIPS", 4), ("niqe", "NIQE", 2), ("seconds", "s / image", 3)]
         columns = [c for c in columns if any(c[0] in e for d in results.values() for e in d.values())]
         rows = []
         for dataset, by_model in results.items():
             best = {}
             for key, _, _ in columns:
-                values = {m: e[key]["mean"] for m, e in by_model.items() if key in e}
+                # The HR row (NIQE of the ground truth) is a reference, not a contender.
+                values = {m: e[key]["mean"] for m, e in by_model.items() if key in e and m != "HR"}
                 if values and key != "seconds" and len(values) > 1:
                     pick = max if key in ("psnr", "ssim") else min
                     best[key] = pick(values, key=values.get)
@@ -215,7 +224,15 @@ class ReportWriter:
         return (f'<section id="summary"><h2>Summary <span class="muted">mean ± std over images; best in '
                 f'bold</span></h2><div class="tablewrap"><table><thead><tr><th>dataset</th><th>model</th>'
                 f'<th>n</th>{header}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>'
-                f'<img class="chart" src="images/summary.png" alt="summary chart"></section>')
+                f'<img class="chart" src="images/summary.png" alt="summary chart">{self._plane_html()}</section>')
+
+    def _plane_html(self) -> str:
+        if not self.plane:
+            return ""
+        return ('<h3 style="margin-top:22px">Perception–distortion plane <span class="muted">PSNR against NIQE '
+                '(Blau &amp; Michaeli, CVPR 2018); lower right is better; --perception values joined as a curve'
+                '</span></h3><img class="chart" src="images/perception_distortion.png" '
+                'alt="perception-distortion plane">')
 
     def _curves_section(self, run_dir: str | Path | None) -> str:
         if run_dir is None:
@@ -245,6 +262,8 @@ class ReportWriter:
         items.append(f'protocol: HR mod-cropped to ×{p["scale"]}; SSIM {html.escape(p["ssim"])}; grey images '
                      f'{html.escape(p["grey_images"])}; heat-maps show |SR − HR| on luma, '
                      f'{self.heat_max:g} grey levels and above at full brightness.')
+        if "niqe" in p:
+            items.append(f'{html.escape(p["niqe"])}.')
         return '<section id="notes"><h2>Notes</h2><ul>' + "".join(f"<li>{i}</li>" for i in items) + "</ul></section>"
 
 
