@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from srgan.data.manifest import MANIFEST_NAME, read_manifest
 from srgan.errors import DatasetError
+from srgan.utils.atomic import atomic_write, atomic_write_text
 
 CACHE_DIR = "cache"
 
@@ -113,8 +113,8 @@ def build_cache(root: str | Path, splits: tuple[str, ...] = ("train",), progress
             raise DatasetError(f"split {split!r} of {root} is empty: nothing to cache")
         index_path.parent.mkdir(parents=True, exist_ok=True)
         items, offsets = [], {"hr": 0, "lr": 0}
-        tmp_hr, tmp_lr = hr_path.with_suffix(".tmp"), lr_path.with_suffix(".tmp")
-        with open(tmp_hr, "wb") as fh_hr, open(tmp_lr, "wb") as fh_lr:
+        index_path.unlink(missing_ok=True)  # first: while the data files change, no index, so no stale cache
+        with atomic_write(hr_path) as fh_hr, atomic_write(lr_path) as fh_lr:
             for row in tqdm(rows, desc=f"cache {split}", unit="img", disable=not progress):
                 entry = {"id": row.id}
                 for kind, fh, rel in (("hr", fh_hr, row.hr_path), ("lr", fh_lr, row.lr_path)):
@@ -123,12 +123,7 @@ def build_cache(root: str | Path, splits: tuple[str, ...] = ("train",), progress
                     entry[kind] = [offsets[kind], image.shape[0], image.shape[1]]
                     offsets[kind] += image.size
                 items.append(entry)
-        index_path.unlink(missing_ok=True)  # first: a crash below leaves no index, so no stale cache
-        os.replace(tmp_hr, hr_path)
-        os.replace(tmp_lr, lr_path)
         index = {"split": split, "manifest_sha256": manifest_sha, "items": items}
-        tmp_index = index_path.with_suffix(".tmp")
-        tmp_index.write_text(json.dumps(index), encoding="utf-8")
-        os.replace(tmp_index, index_path)  # last: the index marks a complete cache
+        atomic_write_text(index_path, json.dumps(index))  # last: the index marks a complete cache
         made.append(index_path)
     return made

@@ -15,11 +15,13 @@ Paths in the manifest are relative to ``DATASET``.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from srgan.errors import DatasetError
+from srgan.utils.atomic import atomic_write_text
 
 SPLITS = ("train", "val", "test")
 MANIFEST_NAME = "manifest.csv"
@@ -49,13 +51,12 @@ _INT_COLUMNS = {"hr_width", "hr_height", "lr_width", "lr_height", "scale"}
 
 
 def write_manifest(path: Path, rows: list[ManifestRow]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=MANIFEST_COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(asdict(row))
-    tmp.replace(path)
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=MANIFEST_COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(asdict(row))
+    atomic_write_text(path, text.getvalue())
 
 
 def read_manifest(dataset_dir: str | Path, split: str | None = None) -> list[ManifestRow]:

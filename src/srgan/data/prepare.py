@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import logging
 import multiprocessing
@@ -52,6 +53,7 @@ from srgan.data.manifest import (
 )
 from srgan.data.split import assign_splits
 from srgan.errors import DatasetError, ImageError
+from srgan.utils.atomic import atomic_write_text
 from srgan.utils.image import DEFAULT_MAX_PIXELS, read_image, save_image, to_rgb8
 
 log = logging.getLogger(__name__)
@@ -346,9 +348,7 @@ def prepare_dataset(config: PrepareConfig, progress: bool = True) -> PrepareSumm
 def _record(result: FileResult, staging: Path, results: dict[str, FileResult]) -> None:
     results[result.path] = result
     cache = staging / "results" / f"{_file_key(result.path)}.json"
-    tmp = cache.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(result), ensure_ascii=True), encoding="utf-8")
-    tmp.replace(cache)
+    atomic_write_text(cache, json.dumps(asdict(result), ensure_ascii=True))
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -398,18 +398,15 @@ def _publish(config: PrepareConfig, params: dict, fingerprint: str, out: Path, s
             notes="; ".join(result.notes)))
     rows.sort(key=lambda r: (SPLITS.index(r.split), r.id))
     write_manifest(out / MANIFEST_NAME, rows)
-    tmp = out / f"{REJECTED_NAME}.tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["path", "reason"])
-        for path, reason in rejected:
-            writer.writerow([display_path(path), reason])
-    tmp.replace(out / REJECTED_NAME)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(["path", "reason"])
+    for path, reason in rejected:
+        writer.writerow([display_path(path), reason])
+    atomic_write_text(out / REJECTED_NAME, text.getvalue())
     counts = Counter(r.split for r in rows)
     info = {"srgan_version": __version__, "parameters": params, "scale": config.scale,
             "degradation": config.degradation, "counts": {s: counts.get(s, 0) for s in SPLITS},
             "rejected": len(rejected), "sources_fingerprint": fingerprint}
-    tmp = out / f"{PREPARE_INFO_NAME}.tmp"
-    tmp.write_text(json.dumps(info, indent=2), encoding="utf-8")
-    tmp.replace(out / PREPARE_INFO_NAME)  # written last: its presence marks a complete dataset
+    atomic_write_text(out / PREPARE_INFO_NAME, json.dumps(info, indent=2))  # last: it marks a complete dataset
     return PrepareSummary(out, len(rows), Counter(_reason_kind(r) for _, r in rejected), dict(counts))

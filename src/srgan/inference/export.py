@@ -14,6 +14,8 @@ import os
 import warnings
 from pathlib import Path
 
+from srgan.utils.atomic import atomic_write_bytes
+
 INPUT_NAME, OUTPUT_NAME = "lr", "sr"
 OPSET = 17
 
@@ -57,9 +59,7 @@ def export_onnx(model_spec: str, path: str | os.PathLike) -> Path:
     data = export_onnx_bytes(model, info)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    atomic_write_bytes(path, data)
     return path
 
 

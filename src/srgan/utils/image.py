@@ -19,7 +19,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import uuid
 import warnings
 import zlib
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from srgan.errors import ImageError, ImageTooLarge
+from srgan.utils.atomic import atomic_write, atomic_write_bytes
 
 if TYPE_CHECKING:  # torch stays out of import time: `srgan --help` must be fast.
     import torch
@@ -330,53 +330,52 @@ def save_image(path: str | os.PathLike, array: np.ndarray, icc_profile: bytes | 
                quality: int = 95) -> Path:
     """Write an (H, W, C) uint8/uint16 array; the format comes from the extension.
 
-    The file is written to a temporary name and renamed, so an interrupted write never leaves a
-    half-written image behind.
+    Written through :func:`~srgan.utils.atomic.atomic_write`, so an interrupted write never leaves
+    a half-written image behind.
     """
-    from PIL import Image
-
     path = Path(path)
     array = np.asarray(array)
     if array.ndim == 2:
         array = array[:, :, None]
     suffix = path.suffix.lower()
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Not mkstemp: its files are private (0600); this one gets the usual permissions (umask).
-    tmp_name = str(path.parent / f".tmp-{os.getpid()}-{uuid.uuid4().hex[:12]}{suffix}")
-    try:
-        if array.dtype == np.uint16:
-            import cv2
+    if array.dtype == np.uint16:
+        atomic_write_bytes(path, _encode_16bit(array, suffix, path.name))
+        return path
+    from PIL import Image
 
-            if suffix not in (".png", ".tif", ".tiff"):
-                raise ImageError(f"{suffix} cannot hold 16-bit pixels; use .png or .tif")
-            out = array
-            if out.shape[2] == 3:
-                out = cv2.cvtColor(out, cv2.COLOR_RGB2BGR)
-            elif out.shape[2] == 4:
-                out = cv2.cvtColor(out, cv2.COLOR_RGBA2BGRA)
-            elif out.shape[2] == 2:  # OpenCV has no grey+alpha: store as RGBA
-                grey, alpha = out[:, :, :1], out[:, :, 1:]
-                out = np.concatenate([grey, grey, grey, alpha], axis=2)
-            ok, buf = cv2.imencode(suffix, out)
-            if not ok:
-                raise ImageError(f"could not encode {path.name}")
-            Path(tmp_name).write_bytes(buf.tobytes())
-        else:
-            mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[array.shape[2]]
-            img = Image.fromarray(array[:, :, 0] if mode == "L" else array, mode=mode)
-            kwargs: dict = {}
-            if suffix in (".jpg", ".jpeg"):
-                if mode in ("LA", "RGBA"):
-                    raise ImageError("JPEG cannot hold an alpha channel; use .png")
-                kwargs["quality"] = quality
-            if icc_profile and suffix in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"):
-                kwargs["icc_profile"] = icc_profile
-            img.save(tmp_name, format=_pil_format(suffix), **kwargs)
-        os.replace(tmp_name, path)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[array.shape[2]]
+    img = Image.fromarray(array[:, :, 0] if mode == "L" else array, mode=mode)
+    kwargs: dict = {}
+    if suffix in (".jpg", ".jpeg"):
+        if mode in ("LA", "RGBA"):
+            raise ImageError("JPEG cannot hold an alpha channel; use .png")
+        kwargs["quality"] = quality
+    if icc_profile and suffix in (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp"):
+        kwargs["icc_profile"] = icc_profile
+    image_format = _pil_format(suffix)
+    with atomic_write(path) as fh:
+        img.save(fh, format=image_format, **kwargs)
     return path
+
+
+def _encode_16bit(array: np.ndarray, suffix: str, name: str) -> bytes:
+    """A 16-bit PNG or TIFF file's bytes (OpenCV: Pillow cannot write 16-bit colour)."""
+    import cv2
+
+    if suffix not in (".png", ".tif", ".tiff"):
+        raise ImageError(f"{suffix} cannot hold 16-bit pixels; use .png or .tif")
+    if array.shape[2] == 3:
+        array = cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    elif array.shape[2] == 4:
+        array = cv2.cvtColor(array, cv2.COLOR_RGBA2BGRA)
+    elif array.shape[2] == 2:  # OpenCV has no grey+alpha: store as RGBA
+        grey, alpha = array[:, :, :1], array[:, :, 1:]
+        array = np.concatenate([grey, grey, grey, alpha], axis=2)
+    ok, buf = cv2.imencode(suffix, array)
+    if not ok:
+        raise ImageError(f"could not encode {name}")
+    return buf.tobytes()
 
 
 def _pil_format(suffix: str) -> str:
