@@ -94,9 +94,8 @@ class PatchCache:
 
 def build_cache(root: str | Path, splits: tuple[str, ...] = ("train",), progress: bool = True) -> list[Path]:
     """Write the cache of each split (skipped when an up-to-date one exists). Returns index paths."""
-    from tqdm import tqdm
-
     from srgan.data.manifest import SPLITS
+    from srgan.utils.progress import progress_bar
 
     root = Path(root)
     made = []
@@ -114,8 +113,9 @@ def build_cache(root: str | Path, splits: tuple[str, ...] = ("train",), progress
         index_path.parent.mkdir(parents=True, exist_ok=True)
         items, offsets = [], {"hr": 0, "lr": 0}
         index_path.unlink(missing_ok=True)  # first: while the data files change, no index, so no stale cache
-        with atomic_write(hr_path) as fh_hr, atomic_write(lr_path) as fh_lr:
-            for row in tqdm(rows, desc=f"cache {split}", unit="img", disable=not progress):
+        with atomic_write(hr_path) as fh_hr, atomic_write(lr_path) as fh_lr, \
+                progress_bar(total=len(rows), desc=f"cache {split}", unit="img", enabled=progress) as bar:
+            for row in rows:
                 entry = {"id": row.id}
                 for kind, fh, rel in (("hr", fh_hr, row.hr_path), ("lr", fh_lr, row.lr_path)):
                     image = read_prepared_png(root / rel)
@@ -123,6 +123,7 @@ def build_cache(root: str | Path, splits: tuple[str, ...] = ("train",), progress
                     entry[kind] = [offsets[kind], image.shape[0], image.shape[1]]
                     offsets[kind] += image.size
                 items.append(entry)
+                bar.update()
         index = {"split": split, "manifest_sha256": manifest_sha, "items": items}
         atomic_write_text(index_path, json.dumps(index))  # last: the index marks a complete cache
         made.append(index_path)

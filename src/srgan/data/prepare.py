@@ -287,7 +287,7 @@ def _reason_kind(reason: str) -> str:
 
 def prepare_dataset(config: PrepareConfig, progress: bool = True) -> PrepareSummary:
     """Run the whole recipe of this module; see its docstring."""
-    from tqdm import tqdm
+    from srgan.utils.progress import progress_bar
 
     config.validate()
     out = Path(config.out)
@@ -326,7 +326,7 @@ def prepare_dataset(config: PrepareConfig, progress: bool = True) -> PrepareSumm
         load_offline_pipeline(config.preprocess)
     workers = min(config.workers or os.cpu_count() or 1, max(1, len(todo)))
     jobs = [(path, params, str(staging)) for path in todo]
-    with tqdm(total=len(jobs), desc="prepare", unit="img", disable=not progress) as bar:
+    with progress_bar(total=len(jobs), desc="prepare", unit="img", enabled=progress) as bar:
         if workers > 1:
             # forkserver, not fork: forking a process whose OpenCV/BLAS threads hold locks can leave
             # the children waiting forever (seen here when torch or cv2 had run in the parent).

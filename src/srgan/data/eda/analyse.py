@@ -144,11 +144,11 @@ def default_workers() -> int:
 def analyse_all(items: list[EdaItem], scale: int, workers: int | None = None,
                 progress: bool = True) -> list[ImageResult]:
     """Analyse every item, in a process pool when ``workers`` > 1, with a progress bar."""
-    from tqdm import tqdm
+    from srgan.utils.progress import progress_bar
 
     workers = min(workers or default_workers(), len(items))
     jobs = [(item, scale) for item in items]
-    bar = tqdm(total=len(jobs), desc="eda", unit="img", disable=not progress)
+    bar = progress_bar(total=len(jobs), desc="eda", unit="img", enabled=progress)
     results: list[ImageResult] = []
     try:
         if workers <= 1:
