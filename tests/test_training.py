@@ -18,7 +18,7 @@ from srgan.data.prepare import PrepareConfig, prepare_dataset
 from srgan.errors import ConfigError, SrganError
 from srgan.models import Discriminator, SRResNet
 from srgan.training import checkpoint as ckpt
-from srgan.training.config import LossConfig, OptimConfig, load_config
+from srgan.training.config import LossConfig, OptimConfig, load_config, packaged_configs
 from srgan.training.loop import train
 from srgan.training.schedule import lr_multiplier
 from srgan.training.steps import StepContext, gan_step
@@ -331,7 +331,7 @@ def test_dataset_scale_is_reconciled_with_the_generator_at_load_time(tiny_datase
         load_config(None, [f"data.root={tiny_dataset}", "data.hr_patch=32", "generator.scale=2"])
 
 
-@pytest.mark.parametrize("name", ["srresnet_x4", "srgan_x4", "srgan_x4_vgg", "smoke"])
+@pytest.mark.parametrize("name", packaged_configs())
 def test_packaged_configs_load_every_key_they_set(name):
     import yaml
 
@@ -378,3 +378,23 @@ def test_ddp_with_gloo_on_two_cpu_processes(tiny_dataset, tmp_path):
                                           "--no-progress"], capture_output=True, text=True, timeout=240, env=env)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert (tmp_path / "ddp" / "checkpoints" / "iter_00000006.pt").is_file()
+
+
+def test_init_partial_starts_a_x2_network_from_a_x4_ones_body(tmp_path):
+    from srgan.models import build_generator, save_generator
+    from srgan.training import loop
+
+    x4_args = {"scale": 4, "num_feat": 8, "num_block": 1, "use_bn": False}
+    torch.manual_seed(3)
+    x4 = build_generator("srresnet", **x4_args)
+    path = save_generator(x4, tmp_path / "x4.safetensors", "srresnet", x4_args)
+    base = ["data.root=x", "data.hr_patch=36", "generator.scale=3", "generator.num_feat=8", "generator.num_block=1",
+            "generator.use_bn=false", f"train.init_from={path}"]
+    with pytest.raises(ConfigError, match="init_partial"):
+        loop._build_state(load_config(None, base), torch.device("cpu"), 1, resume=False)
+    state = loop._build_state(load_config(None, base + ["train.init_partial=true"]), torch.device("cpu"), 1,
+                              resume=False)
+    net, source = state.net_g.state_dict(), x4.state_dict()
+    assert torch.equal(net["body.0.conv1.weight"], source["body.0.conv1.weight"])
+    assert torch.equal(net["conv_last.weight"], source["conv_last.weight"])
+    assert net["upsample.0.conv.weight"].shape != source["upsample.0.conv.weight"].shape  # x3 stage: fresh

@@ -18,6 +18,9 @@ import yaml
 
 from srgan.errors import ConfigError, SrganError
 
+if typing.TYPE_CHECKING:
+    from srgan.data.realistic import RealisticDegradationConfig
+
 
 @dataclass
 class DataConfig:
@@ -28,8 +31,23 @@ class DataConfig:
     use_cache: bool | None = None  # None: use the patch cache when it exists
     online_preprocess: str | None = None  # YAML with an `online:` list (srgan.data.preprocess)
     augment: bool = True  # random flips / 90° rotations
+    # prepared: crop the stored LR; realistic: make LR on the fly from HR with Real-ESRGAN's
+    # second-order model (srgan.data.realistic), so the network learns JPEG, noise and blur.
+    degradation: str = "prepared"
+    degradation_config: str | None = None  # realistic: a YAML path or packaged name (default realesrgan)
+    usm_target: bool = False  # unsharp-masked HR targets, as Real-ESRGAN's l1_gt_usm
     val_split: str = "val"
     val_max_images: int | None = None  # cap validation cost on slow machines
+
+    def realistic_config(self) -> RealisticDegradationConfig | None:
+        """The loaded :class:`~srgan.data.realistic.RealisticDegradationConfig` when
+        ``degradation`` is realistic, else None: the ``degradation`` argument of
+        :class:`~srgan.data.datasets.PairedPatchDataset`."""
+        if self.degradation != "realistic":
+            return None
+        from srgan.data.realistic import load_degradation_config
+
+        return load_degradation_config(self.degradation_config or "realesrgan")
 
 
 @dataclass
@@ -89,7 +107,10 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     total_iters: int = 1000
-    init_from: str | None = None  # stage 2: stage-1 weights (checkpoint or safetensors)
+    init_from: str | None = None  # stage 2: stage-1 weights (checkpoint, safetensors or a shipped name)
+    # Load only the tensors whose names and shapes match (e.g. a x4 model's head and body for a x2
+    # network, as EDSR starts x3/x4 from x2); the rest keeps its fresh initialisation.
+    init_partial: bool = False
     ema_decay: float = 0.999  # 0 = off; EMA weights are validated and saved separately
     amp: str = "none"  # none, bf16, fp16 (CUDA only) or auto (bf16 where the device has bf16 kernels)
     channels_last: bool = True  # ~2x faster convolutions on CPU
@@ -124,6 +145,7 @@ class RunConfig:
         """Cross-field rules, checked once at load time."""
         choices = {
             "stage": (self.stage, ("pretrain", "gan")),
+            "data.degradation": (self.data.degradation, ("prepared", "realistic")),
             "loss.pixel": (self.loss.pixel, ("mse", "l1")),
             "loss.gan_type": (self.loss.gan_type, ("bce", "ragan")),
             "loss.perceptual_weights": (self.loss.perceptual_weights, ("imagenet", "random")),
@@ -146,6 +168,10 @@ class RunConfig:
             raise ConfigError("optim.d_steps and optim.d_every must be at least 1")
         if not 0.0 <= self.train.ema_decay < 1.0:
             raise ConfigError("train.ema_decay must be in [0, 1)")
+        if self.data.degradation_config is not None and self.data.degradation != "realistic":
+            raise ConfigError("data.degradation_config is set but data.degradation is "
+                              f"{self.data.degradation!r}: set data.degradation=realistic")
+        self.data.realistic_config()  # bad ranges in the degradation YAML are refused now
 
 
 def _check_data_scale(config: RunConfig) -> None:

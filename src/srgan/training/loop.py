@@ -154,9 +154,20 @@ def _build_data(config: RunConfig) -> tuple[PairedPatchDataset, DataLoader]:
 
 def _load_init_weights(net_g: nn.Module, config: RunConfig) -> None:
     state, info = read_generator_weights(config.train.init_from)
+    if config.train.init_partial:
+        own = net_g.state_dict()
+        fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        if not fitting:
+            raise ConfigError(f"train.init_from {config.train.init_from}: no tensor fits this generator")
+        net_g.load_state_dict(fitting, strict=False)
+        fresh = sorted(k for k in own if k not in fitting)
+        log.info("generator initialised from %s: %d of %d tensors (fresh: %s)", info.source, len(fitting),
+                 len(own), ", ".join(fresh) or "none")
+        return
     if info.arch != config.generator.arch or info.model_args != config.generator.model_args():
         raise ConfigError(f"train.init_from {config.train.init_from} is a {info.arch} with {info.model_args}, "
-                          f"but the config asks for {config.generator.model_args()}")
+                          f"but the config asks for {config.generator.model_args()} (train.init_partial=true "
+                          "loads the tensors that fit)")
     net_g.load_state_dict(state)
     log.info("generator initialised from %s", info.source)
 
