@@ -20,10 +20,6 @@ class ImageTooLarge(ImageError):
     """An image declaring more pixels than the limit (refused before decoding)."""
 
 
-class ImageTooLarge(ImageError):
-    """An image declaring more pixels than the limit (refused before decoding)."""
-
-
 class ConfigError(SrganError):
     """A configuration file or override that is invalid."""
 
@@ -42,7 +38,3 @@ class UpscaleOutOfMemory(SrganError):
 
 class CheckpointError(SrganError):
     """A training checkpoint that cannot be written or read (or is refused as unsafe)."""
-
-
-class UpscaleOutOfMemory(SrganError):
-    """A tile did not fit in memory; the message suggests a smaller ``--tile``."""
