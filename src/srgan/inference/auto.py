@@ -1,0 +1,152 @@
+"""``--model auto``: look at each input and pick the clean model, the real-world one, or a
+network interpolation between them.
+
+Three measurements, each cheap (milliseconds for a photo):
+
+* **JPEG quality** from the file's quantisation tables (:func:`jpeg_quality`): libjpeg and
+  every encoder that follows the IJG convention scale the standard tables by the quality, so
+  inverting that scaling gives the quality directly (exact for IJG encoders, the nearest
+  equivalent for others).
+* **Noise level** (:func:`noise_sigma`): Immerkær's fast estimator (CVIU 1996), the mean
+  absolute response of a Laplacian-difference mask that cancels smooth structure, restricted to
+  the flattest half of the image so edges and texture do not read as noise. It measures luma
+  noise: independent colour noise of sigma s per channel shows as 0.67 s in luma.
+* **Blockiness** (:func:`blockiness`): how much stronger luma steps are across the 8x8 block
+  grid than beside it; 1 for an image that was never block-coded, well above 1 for a
+  decoded-then-re-saved JPEG (a screenshot, a PNG made from a JPEG), where no tables survive.
+
+:func:`choose_model` maps them to a degradation strength in [0, 1]; 0 takes the clean model,
+1 the real-world model, and values between interpolate their weights (ESRGAN's network
+interpolation; both shipped x4 models share one architecture and lineage). The thresholds are
+module constants with the reason for each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from srgan.utils.color import luma
+
+#: The IJG standard luminance quantisation table (ITU-T T.81 Annex K), natural order.
+_STD_LUMA = np.array([
+    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55,
+    14, 13, 16, 24, 40, 57, 69, 56, 14, 17, 22, 29, 51, 87, 80, 62,
+    18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
+    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=np.float64)
+
+# JPEG quality at or above which compression artefacts are invisible after a x4 upscale (the
+# clean model is best there), and at or below which they dominate (the real-world model is).
+CLEAN_JPEG_QUALITY = 90
+DIRTY_JPEG_QUALITY = 60
+# Luma noise sigma (0..255): bicubic-downscaled clean photos estimate below ~1.5; 5 is visible grain.
+CLEAN_NOISE_SIGMA = 1.5
+DIRTY_NOISE_SIGMA = 5.0
+# Blockiness ratio: natural images sit near 1.0 (+-0.05); a re-saved JPEG of quality <= 60 is > 1.3.
+CLEAN_BLOCKINESS = 1.1
+DIRTY_BLOCKINESS = 1.35
+
+
+def _ijg_table(quality: int) -> np.ndarray:
+    scale = 5000 / quality if quality < 50 else 200 - 2 * quality
+    return np.clip(np.floor((_STD_LUMA * scale + 50) / 100), 1, 255)
+
+
+_IJG_TABLES = np.stack([_ijg_table(q) for q in range(1, 101)])
+
+
+def jpeg_quality(path: str | Path) -> int | None:
+    """The IJG quality (1..100) a JPEG file's luminance table corresponds to; ``None`` for a file
+    that is not a JPEG (or has no readable tables)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            tables = getattr(image, "quantization", None) or {}
+    except (OSError, ValueError, SyntaxError):
+        return None
+    luma = tables.get(0)
+    if luma is None or len(luma) != 64:
+        return None
+    distance = np.abs(_IJG_TABLES - np.asarray(luma, dtype=np.float64)).sum(axis=1)
+    return int(np.argmin(distance)) + 1
+
+
+def _luma(image: np.ndarray) -> np.ndarray:
+    """Luma on 0..255 (float64) of an HxW or HxWx3/4 uint8/uint16 array."""
+    peak = 65535.0 if image.dtype == np.uint16 else 255.0
+    x = image.astype(np.float64) * (255.0 / peak)
+    if x.ndim == 3:
+        x = luma(x[..., :3])
+    return x
+
+
+def noise_sigma(image: np.ndarray) -> float:
+    """Blind Gaussian-noise sigma (0..255) of an image, from its flattest half (see module doc)."""
+    import cv2
+
+    y = _luma(image)
+    if min(y.shape) < 8:
+        return 0.0
+    mask = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], dtype=np.float64)
+    response = np.abs(cv2.filter2D(y, -1, mask, borderType=cv2.BORDER_REFLECT))[1:-1, 1:-1]
+    gradient = np.abs(cv2.Sobel(y, cv2.CV_64F, 1, 0)) + np.abs(cv2.Sobel(y, cv2.CV_64F, 0, 1))
+    flat = gradient[1:-1, 1:-1] <= np.median(gradient)
+    # Immerkaer: sigma = sqrt(pi/2) / 6 * mean|I * N| for Gaussian noise.
+    return float(np.sqrt(np.pi / 2) / 6.0 * response[flat].mean())
+
+
+def blockiness(image: np.ndarray) -> float:
+    """Mean luma step across 8-pixel block boundaries over the mean step elsewhere (both
+    directions); 1.0 where no block grid shows."""
+    y = _luma(image)
+    if min(y.shape) < 17:
+        return 1.0
+    ratios = []
+    for steps in (np.abs(np.diff(y, axis=1)).mean(axis=0), np.abs(np.diff(y, axis=0)).mean(axis=1)):
+        # steps[i] is between pixels i and i + 1: i % 8 == 7 crosses a block boundary.
+        # Medians over positions: one real edge that happens to sit on the grid does not count.
+        on_grid = np.median(steps[7::8])
+        off_grid = np.median(np.delete(steps, np.s_[7::8]))
+        ratios.append(on_grid / max(off_grid, 1e-6))
+    return float(np.mean(ratios))
+
+
+@dataclass(frozen=True)
+class AutoChoice:
+    """What auto decided for one input, and why (one log line)."""
+
+    strength: float  # 0 = clean input, 1 = heavily degraded
+    jpeg_quality: int | None
+    noise_sigma: float
+    blockiness: float
+
+    @property
+    def reason(self) -> str:
+        quality = f"JPEG q{self.jpeg_quality}" if self.jpeg_quality is not None else "not a JPEG"
+        return (f"{quality}, noise sigma {self.noise_sigma:.1f}, blockiness {self.blockiness:.2f} "
+                f"-> degradation {self.strength:.2f}")
+
+
+def _ramp(value: float, clean: float, dirty: float) -> float:
+    """0 at ``clean``, 1 at ``dirty``, linear between (either direction)."""
+    return float(np.clip((value - clean) / (dirty - clean), 0.0, 1.0))
+
+
+def assess(image: np.ndarray, path: str | Path | None = None) -> AutoChoice:
+    """Measure one input (``path``, when given, is read for JPEG tables only)."""
+    quality = jpeg_quality(path) if path is not None else None
+    sigma, blocks = noise_sigma(image), blockiness(image)
+    # The tables, where a file has them, say exactly how hard it was compressed; blockiness is the
+    # fallback for block artefacts that lost their tables (a PNG or screenshot of a JPEG).
+    compression = (_ramp(quality, CLEAN_JPEG_QUALITY, DIRTY_JPEG_QUALITY) if quality is not None
+                   else _ramp(blocks, CLEAN_BLOCKINESS, DIRTY_BLOCKINESS))
+    parts = [_ramp(sigma, CLEAN_NOISE_SIGMA, DIRTY_NOISE_SIGMA), compression]
+    return AutoChoice(strength=max(parts), jpeg_quality=quality, noise_sigma=sigma, blockiness=blocks)
+
+
+def quantised_strength(strength: float, steps: int = 4) -> float:
+    """Strength rounded to 1/steps, so a folder of inputs needs at most steps + 1 networks."""
+    return round(strength * steps) / steps

@@ -1,0 +1,80 @@
+"""--model auto's measurements: JPEG quality from the tables, blind noise, blockiness, and the choice."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from srgan.inference.auto import assess, blockiness, jpeg_quality, noise_sigma, quantised_strength
+
+
+def _photo_like(size: int = 128, seed: int = 0) -> np.ndarray:
+    """Smooth shapes and gradients plus mild texture: a stand-in for a downscaled photo."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:size, 0:size] / size
+    channels = [0.5 + 0.3 * np.sin(2 * np.pi * (rng.uniform(0.5, 3) * x + rng.uniform(0.5, 3) * y)) for _ in range(3)]
+    image = np.stack(channels, axis=2) * 255
+    image[size // 4 + 3: size // 2, size // 3: 2 * size // 3] += 40  # an edge
+    return np.clip(image, 0, 255).round().astype(np.uint8)
+
+
+def _jpeg(image: np.ndarray, quality: int, path) -> np.ndarray:
+    Image.fromarray(image).save(path, "JPEG", quality=quality)
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+@pytest.mark.parametrize("quality", [10, 30, 50, 75, 95])
+def test_jpeg_quality_is_read_from_the_tables(tmp_path, quality):
+    _jpeg(_photo_like(), quality, tmp_path / "a.jpg")
+    assert jpeg_quality(tmp_path / "a.jpg") == quality
+    ok, data = cv2.imencode(".jpg", _photo_like()[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+    (tmp_path / "b.jpg").write_bytes(data.tobytes())
+    assert jpeg_quality(tmp_path / "b.jpg") == quality  # OpenCV's libjpeg follows the same convention
+
+
+def test_jpeg_quality_is_none_for_other_files(tmp_path):
+    Image.fromarray(_photo_like()).save(tmp_path / "a.png")
+    (tmp_path / "b.jpg").write_bytes(b"not a jpeg at all")
+    assert jpeg_quality(tmp_path / "a.png") is None
+    assert jpeg_quality(tmp_path / "b.jpg") is None
+
+
+@pytest.mark.parametrize("sigma", [3.0, 6.0, 10.0])
+def test_noise_sigma_measures_added_gaussian_noise(sigma):
+    from srgan.utils.color import LUMA_WEIGHTS
+
+    rng = np.random.default_rng(1)
+    clean = _photo_like(256).astype(np.float64)
+    grey_noise = np.clip(clean + rng.normal(0, sigma, clean.shape[:2])[..., None], 0, 255)
+    colour_noise = np.clip(clean + rng.normal(0, sigma, clean.shape), 0, 255)
+    assert noise_sigma(clean.astype(np.uint8)) < 1.0
+    assert noise_sigma(grey_noise) == pytest.approx(sigma, rel=0.15)
+    assert noise_sigma(colour_noise) == pytest.approx(sigma * np.linalg.norm(LUMA_WEIGHTS), rel=0.15)
+
+
+def test_blockiness_sees_the_jpeg_grid_only_where_it_is(tmp_path):
+    image = _photo_like(128)
+    rng = np.random.default_rng(2)
+    textured = np.clip(image + rng.normal(0, 4, image.shape), 0, 255).astype(np.uint8)
+    decoded = _jpeg(textured, 20, tmp_path / "a.jpg")
+    assert blockiness(textured) == pytest.approx(1.0, abs=0.05)
+    assert blockiness(decoded) > 1.35
+    shifted = decoded[3:, 5:]  # a crop moves the grid off the 8-pixel lattice the measure expects
+    assert blockiness(shifted) < blockiness(decoded)
+
+
+def test_assess_takes_clean_inputs_as_clean_and_jpegs_as_degraded(tmp_path):
+    image = _photo_like(128)
+    Image.fromarray(image).save(tmp_path / "clean.png")
+    assert assess(image, tmp_path / "clean.png").strength == 0.0
+    decoded = _jpeg(image, 40, tmp_path / "q40.jpg")
+    choice = assess(decoded, tmp_path / "q40.jpg")
+    assert choice.strength == 1.0 and choice.jpeg_quality == 40 and "JPEG q40" in choice.reason
+    decoded = _jpeg(image, 75, tmp_path / "q75.jpg")
+    assert 0.0 < assess(decoded, tmp_path / "q75.jpg").strength < 1.0
+
+
+def test_strength_is_quantised_to_few_networks():
+    assert [quantised_strength(s) for s in (0.0, 0.1, 0.3, 0.49, 0.8, 1.0)] == [0.0, 0.0, 0.25, 0.5, 0.75, 1.0]
