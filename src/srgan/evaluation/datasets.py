@@ -25,6 +25,7 @@ from pathlib import Path
 from srgan.data.manifest import MANIFEST_NAME, SPLITS, read_manifest, read_prepare_info
 from srgan.errors import DatasetError
 from srgan.utils.image import is_image_path
+from srgan.utils.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +67,6 @@ class EvalDataset:
     skipped: list[Skipped] = field(default_factory=list)
     lr_degradation: str | None = None
     lr_scale: int | None = None
-
-
-def printable(path: str | os.PathLike) -> str:
-    """A path as one line of text that CSV, JSON, HTML and terminals can hold: undecodable bytes
-    of a file name and control characters become U+FFFD."""
-    text = os.fsencode(path).decode("utf-8", "replace")
-    return "".join(c if c.isprintable() else "\ufffd" for c in text)
 
 
 def standard_name(folder_name: str) -> str:

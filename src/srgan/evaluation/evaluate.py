@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -28,11 +27,12 @@ from srgan.data.degrade import DEGRADATIONS, degrade, mod_crop
 from srgan.errors import ImageError, SrganError
 from srgan.evaluation import metrics
 from srgan.evaluation.baselines import BaselineModel
-from srgan.evaluation.datasets import EvalDataset, EvalItem, Skipped, discover_datasets, printable
+from srgan.evaluation.datasets import EvalDataset, EvalItem, Skipped, discover_datasets
 from srgan.evaluation.metrics import make_lpips, make_perceptual
 from srgan.evaluation.upscalers import grey_from_rgb, load_models
 from srgan.utils.device import resolve_device
 from srgan.utils.image import DEFAULT_MAX_PIXELS, read_image, to_rgb8
+from srgan.utils.text import json_safe, printable
 
 log = logging.getLogger(__name__)
 
@@ -191,16 +191,6 @@ def summarize(records: list[ImageRecord], model_order: list[str] | None = None) 
     return summary
 
 
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # identical images give PSNR = inf, which JSON cannot hold
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def write_results(out_dir: str | Path, records: list[ImageRecord], summary: dict) -> tuple[Path, Path]:
     """Write ``per_image.csv`` (one row per image and model) and ``summary.json``."""
     out_dir = Path(out_dir)
@@ -213,7 +203,7 @@ def write_results(out_dir: str | Path, records: list[ImageRecord], summary: dict
             row = asdict(record)
             writer.writerow({k: ("" if v is None else (f"{v:.6g}" if isinstance(v, float) else v))
                              for k, v in row.items()})
-    json_path.write_text(json.dumps(_json_safe(summary), indent=1) + "\n", encoding="utf-8")
+    json_path.write_text(json.dumps(json_safe(summary), indent=1) + "\n", encoding="utf-8")
     return csv_path, json_path
 
 

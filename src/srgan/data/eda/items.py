@@ -18,6 +18,7 @@ from srgan.data.manifest import MANIFEST_NAME, read_manifest, read_prepare_info
 from srgan.data.preprocess import seeded_shuffle
 from srgan.errors import DatasetError
 from srgan.utils.image import DEFAULT_MAX_PIXELS, is_image_path, load_rgb8
+from srgan.utils.text import printable
 
 FOLDER_SCALE = 4  # the project's scale; a plain folder has no prepare.json to say otherwise
 FOLDER_SPLIT = "all"  # split name of images directly inside a plain folder
@@ -78,13 +79,6 @@ def discover(dataset_dir: str | Path) -> EdaSource:
     notes = [f"{root} is a plain folder of images, not a prepared dataset: every image is analysed as HR, "
              f"and its LR is made on the fly by area downsampling x{FOLDER_SCALE} of the mod-cropped image."]
     return EdaSource(root, "folder", FOLDER_SCALE, "area", items, notes)
-
-
-def printable(name: str) -> str:
-    """A file name as one line of text that plots, HTML and CSV can hold: undecodable bytes and
-    control characters (a newline is legal in a file name) become U+FFFD."""
-    text = os.fsencode(name).decode("utf-8", "replace")
-    return "".join(c if c.isprintable() else "\ufffd" for c in text)
 
 
 def select_sample(items: list[EdaItem], sample: int | None, seed: int) -> list[EdaItem]:

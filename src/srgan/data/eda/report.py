@@ -28,13 +28,14 @@ from srgan.data.eda.analyse import (
     central_crops,
     default_workers,
 )
-from srgan.data.eda.items import EdaSource, discover, load_pair, printable, select_sample
+from srgan.data.eda.items import EdaSource, discover, load_pair, select_sample
 from srgan.data.eda.noise import estimator_name
 from srgan.data.eda.preview import PREVIEW_CROP, configured_ops
 from srgan.data.eda.spectrum import bin_centres
 from srgan.data.eda.stats import HIST_CHANNELS, summarise
 from srgan.data.preprocess import seeded_shuffle
 from srgan.errors import DatasetError
+from srgan.utils.text import json_safe, printable
 
 log = logging.getLogger(__name__)
 
@@ -196,19 +197,6 @@ def _write_csv(path: Path, results: list[ImageResult]) -> None:
             writer.writerow(r.record)
 
 
-def _json_safe(value):
-    """Replace non-finite floats (inf PSNR of identical images) with None: JSON has no inf."""
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 def run_eda(dataset_dir: str | Path, out_dir: str | Path, sample: int | None = None, workers: int | None = None,
             seed: int = 0, preprocess: str | Path | None = None, progress: bool = True,
             max_pixels: int | None = None) -> Path:
@@ -325,9 +313,9 @@ def run_eda(dataset_dir: str | Path, out_dir: str | Path, sample: int | None = N
     data["timing"] = {"analysis_seconds": round(analysis_seconds, 2),
                       "total_seconds": round(time.perf_counter() - started, 2)}
     _write_csv(out / "images.csv", results)
-    (out / "eda.json").write_text(json.dumps(_json_safe(data), indent=1), encoding="utf-8")
+    (out / "eda.json").write_text(json.dumps(json_safe(data), indent=1), encoding="utf-8")
     index = out / "index.html"
-    index.write_text(render_html(_json_safe(data)), encoding="utf-8")
+    index.write_text(render_html(json_safe(data)), encoding="utf-8")
     log.info("EDA of %d images in %.1f s (per-image statistics %.1f s)", len(results),
              data["timing"]["total_seconds"], analysis_seconds)
     return index
