@@ -17,7 +17,7 @@ from srgan.errors import DatasetError, SrganError, WeightsError
 from srgan.evaluation import metrics
 from srgan.evaluation.baselines import BaselineModel
 from srgan.evaluation.datasets import discover_datasets
-from srgan.evaluation.evaluate import evaluate_models, run_evaluation
+from srgan.evaluation.evaluate import EvalConfig, Scorers, evaluate_models, run_evaluation
 from srgan.evaluation.upscalers import load_models
 from srgan.utils.image import read_image, save_image
 
@@ -140,15 +140,66 @@ def test_network_model_and_summary_api(hr_folder, tiny_model, tmp_path):
     assert grey_sr.shape == (40, 48, 1) and grey_sr.dtype == np.uint8
 
 
-def test_self_ensemble_adds_a_plus_row_after_each_network(hr_folder, tiny_model):
+def _mean_of_eight_views(weights: Path, lr: np.ndarray) -> np.ndarray:
+    """The x8 geometric self-ensemble computed here, view by view, with the plain network."""
+    import torch
+
+    from srgan.models import load_generator
+    from srgan.utils.image import image_to_tensor, tensor_to_image
+
+    net, _ = load_generator(str(weights))
+    x, total = image_to_tensor(lr)[None], 0
+    with torch.inference_mode():
+        for turns in range(4):
+            for flip in (False, True):
+                view = torch.rot90(x, turns, dims=(-2, -1))
+                out = net(view.flip(-1) if flip else view)
+                total = total + torch.rot90(out.flip(-1) if flip else out, -turns, dims=(-2, -1))
+    return tensor_to_image(total[0] / 8)
+
+
+def test_self_ensemble_row_is_the_mean_of_the_eight_views(hr_folder, tiny_model):
     models, _ = load_models([str(tiny_model), "bicubic"], device="cpu", self_ensemble=True)
     assert [m.name for m in models] == ["tiny", "tiny+", "bicubic"]
     assert models[1].info["self_ensemble"] == 8
-    lr = np.random.default_rng(0).integers(0, 256, (10, 12, 3), dtype=np.uint8)
-    assert not np.array_equal(models[0].upscale(lr), models[1].upscale(lr))
-    summary = evaluate_models([str(tiny_model)], [str(hr_folder)], device="cpu", perceptual=False, max_images=1,
-                              self_ensemble=True)
-    assert list(next(iter(summary["results"].values()))) == ["tiny", "tiny+"]
+    records, _ = run_evaluation(models, discover_datasets([str(hr_folder)], max_images=1), scale=4)
+    by_model = {r.model: r for r in records}
+    hr = mod_crop(read_image(hr_folder / "a.png").pixels, 4)
+    lr = degrade(hr, 4, "bicubic")
+    expected = _mean_of_eight_views(tiny_model, lr)
+    # The same sum, run fused: float rounding may move a pixel by one level, no more.
+    assert np.abs(models[1].upscale(lr).astype(int) - expected).max() <= 1
+    assert by_model["tiny+"].psnr == pytest.approx(metrics.psnr(expected, hr, 4), abs=1e-3)
+    assert np.abs(models[0].upscale(lr).astype(int) - expected).max() > 8  # one view is not the ensemble
+
+
+def test_evaluate_scores_what_srgan_upscale_writes(hr_folder, tiny_model, tmp_path):
+    """Every score is measured on the path users run: evaluate's per-image PSNR equals scoring
+    the files `srgan upscale` writes from the same LR images (RGB and grey)."""
+    hrs = {}
+    for name in ("a.png", "b.png", "grey.png"):
+        hrs[name] = mod_crop(read_image(hr_folder / name).pixels, 4)
+        save_image(tmp_path / "lr" / name, degrade(hrs[name], 4, "bicubic"))
+    assert main(["evaluate", "--model", str(tiny_model), "--data", str(hr_folder), "--out", str(tmp_path / "eval"),
+                 "--no-perceptual", "--no-niqe", "--device", "cpu", "--tile", "16"]) == 0
+    assert main(["upscale", str(tmp_path / "lr"), "-o", str(tmp_path / "up"), "--model", str(tiny_model),
+                 "--device", "cpu", "--tile", "16", "--no-progress"]) == 0
+    with open(tmp_path / "eval" / "per_image.csv", newline="") as fh:
+        scored = {r["image"]: float(r["psnr"]) for r in csv.DictReader(fh)}
+    assert scored.keys() == hrs.keys()
+    for name, hr in hrs.items():
+        written = read_image(tmp_path / "up" / name).pixels
+        assert written.shape == hr.shape
+        assert scored[name] == pytest.approx(metrics.psnr(written, hr, 4), rel=1e-5)  # the CSV keeps 6 digits
+
+
+def test_eval_config_is_checked_once(tiny_model):
+    config = EvalConfig([str(tiny_model)], ["Set5"], perception=[0, 1])
+    assert config.models == (str(tiny_model),) and config.perception == (0.0, 1.0)
+    with pytest.raises(SrganError, match="--max-images must be >= 0"):
+        EvalConfig(("bicubic",), ("Set5",), max_images=-1)
+    with pytest.raises(SrganError, match="no model given"):
+        EvalConfig((), ("Set5",))
 
 
 def test_model_loading_errors(tiny_model):
@@ -224,10 +275,10 @@ def test_perceptual_column_flows_to_records_and_table(hr_folder, tmp_path):
         return float(np.mean(np.abs(sr.astype(float) - hr.astype(float)))) / 100
 
     datasets = discover_datasets([str(hr_folder)], max_images=1)
-    records, _ = run_evaluation([BaselineModel("nearest", 4)], datasets, 4, perceptual_fn=fake_perceptual)
-    assert records[0].percep is not None and records[0].lpips is None
+    records, _ = run_evaluation([BaselineModel("nearest", 4)], datasets, 4, scorers=Scorers(perceptual=fake_perceptual))
+    assert records[0].perceptual is not None and records[0].lpips is None
     summary = {"protocol": {"channel": "y"}, "results": summarize(records)}
-    assert "percep" in format_table(summary).splitlines()[0]
+    assert "perceptual" in format_table(summary).splitlines()[0]
     with pytest.raises(WeightsError, match="VGG weights file not found"):
         evaluate_models(["bicubic"], [str(hr_folder)], vgg_weights=str(tmp_path / "missing.pth"))
 

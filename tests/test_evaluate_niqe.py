@@ -15,7 +15,7 @@ from srgan.data.degrade import imresize, upscale_bicubic
 from srgan.evaluation import plots
 from srgan.evaluation.baselines import BaselineModel
 from srgan.evaluation.datasets import discover_datasets
-from srgan.evaluation.evaluate import HR_ROW, run_evaluation
+from srgan.evaluation.evaluate import HR_ROW, Scorers, run_evaluation
 from srgan.evaluation.niqe import make_niqe, niqe
 from srgan.utils.image import read_image, save_image
 from test_niqe import pink_noise
@@ -37,7 +37,7 @@ def folder(tmp_path: Path) -> Path:
 
 def test_every_record_has_its_niqe_and_hr_rows_score_the_ground_truth(folder) -> None:
     records, _ = run_evaluation([BaselineModel("bicubic", 4)], discover_datasets([str(folder)]), scale=4,
-                                niqe_fn=make_niqe(4))
+                                scorers=Scorers(niqe=make_niqe(4)))
     by_key = {(r.image, r.model): r for r in records}
 
     def as_rgb(image: np.ndarray) -> np.ndarray:

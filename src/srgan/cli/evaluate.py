@@ -38,6 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="also score each network with the x8 geometric self-ensemble (named NAME+, as "
                         "in EDSR's tables; 8x the compute)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (default: auto = CUDA > MPS > CPU)")
+    parser.add_argument("--tile", type=int, default=None, metavar="N",
+                        help="networks run as srgan upscale runs them, in tiles of N input pixels (default: 512; "
+                        "0 = whole image)")
     parser.add_argument("--crop-border", type=int, metavar="N", help="pixels ignored at each edge (default: scale)")
     parser.add_argument("--rgb", action="store_true", help="score on RGB instead of the Y channel")
     parser.add_argument("--vgg-weights", metavar="PATH", help="VGG16 ImageNet state dict for the perceptual "
@@ -54,19 +57,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from srgan.errors import SrganError
-    from srgan.evaluation.evaluate import evaluate_models, format_table
+    from srgan.evaluation.evaluate import EvalConfig, evaluate, format_table
 
-    for name in ("max_images", "report_images", "crop_border"):
-        value = getattr(args, name)
-        if value is not None and value < 0:
-            raise SrganError(f"--{name.replace('_', '-')} must be >= 0, not {value}")
-    summary = evaluate_models(
-        models=args.model, data=args.data, scale=args.scale, out_dir=args.out, report_dir=args.report,
-        run_dir=args.run, degradation=args.degradation, device=args.device, crop_border=args.crop_border,
-        y_only=not args.rgb, perception=args.perception, vgg_weights=args.vgg_weights,
-        perceptual=not args.no_perceptual, max_images=args.max_images, report_images=args.report_images,
-        max_pixels=args.max_pixels, self_ensemble=args.self_ensemble, niqe=not args.no_niqe)
+    summary = evaluate(EvalConfig(
+        models=tuple(args.model), data=tuple(args.data), scale=args.scale, degradation=args.degradation,
+        crop_border=args.crop_border, y_only=not args.rgb, perception=args.perception,
+        self_ensemble=args.self_ensemble, device=args.device, tile=args.tile, perceptual=not args.no_perceptual,
+        vgg_weights=args.vgg_weights, niqe=not args.no_niqe, max_images=args.max_images, max_pixels=args.max_pixels,
+        out_dir=args.out, report_dir=args.report, run_dir=args.run, report_images=args.report_images))
     print(format_table(summary))
     if "report" in summary:
         print(f"report: {summary['report']}")

@@ -8,12 +8,15 @@ scored on their raw values. NIQE (no reference, :mod:`srgan.evaluation.niqe`) is
 output and, as an ``HR`` row, of the HR images themselves, with the same border. Prepared
 datasets use their stored LR images when their scale and degradation are the ones asked for.
 
-:func:`evaluate_models` is the one call behind ``srgan evaluate`` and ``make demo``.
+:func:`evaluate` (with an :class:`EvalConfig`; :func:`evaluate_models` for short) is the one
+call behind ``srgan evaluate`` and ``make demo``. Networks run through the inference engine
+(:class:`~srgan.inference.upscaler.Upscaler`), exactly as ``srgan upscale`` runs them.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import time
@@ -29,19 +32,68 @@ from srgan.evaluation import metrics
 from srgan.evaluation.baselines import BaselineModel
 from srgan.evaluation.datasets import EvalDataset, EvalItem, Skipped, discover_datasets
 from srgan.evaluation.metrics import make_lpips, make_perceptual
-from srgan.evaluation.upscalers import grey_from_rgb, load_models
+from srgan.evaluation.upscalers import load_models
+from srgan.utils.atomic import atomic_write_text
 from srgan.utils.device import resolve_device
-from srgan.utils.image import DEFAULT_MAX_PIXELS, read_image, to_rgb8
+from srgan.utils.image import DEFAULT_MAX_PIXELS, read_image, to_grey8, to_rgb8
 from srgan.utils.text import json_safe, printable
 
 log = logging.getLogger(__name__)
 
 #: Summary statistics are taken of these record fields (None values are left out).
-METRICS = ("psnr", "ssim", "mse", "mae", "percep", "lpips", "seconds", "niqe")
+METRICS = ("psnr", "ssim", "mse", "mae", "perceptual", "lpips", "seconds", "niqe")
 #: The model name of the rows that score the HR images themselves (no-reference metrics only).
 HR_ROW = "HR"
-#: Higher is better for these; lower for the others.
-HIGHER_IS_BETTER = {"psnr", "ssim"}
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Everything one evaluation is asked (read-only; ``srgan evaluate`` builds one from its flags)."""
+
+    models: tuple[str, ...]  # weights files, shipped names, or bicubic / lanczos / nearest
+    data: tuple[str, ...]  # folders (see srgan.evaluation.datasets)
+    scale: int | None = None  # None: the networks' scale (4 with baselines only)
+    degradation: str | None = None  # how LR is made; None: bicubic, or a prepared dataset's own LR
+    crop_border: int | None = None  # pixels ignored at each edge; None: the scale
+    y_only: bool = True  # False: score the RGB channels
+    perception: tuple[float, ...] | None = None  # shipped models interpolated, one model per value
+    self_ensemble: bool = False  # also a NAME+ row (x8 geometric self-ensemble) per network
+    device: str = "auto"
+    tile: int | None = None  # the networks' Upscaler tile; None: its default, 0: whole images
+    perceptual: bool = True  # VGG loss and LPIPS, when their weights are available
+    vgg_weights: str | None = None
+    niqe: bool = True  # NIQE of every output and an HR row
+    max_images: int | None = None  # per dataset, the first by file name
+    max_pixels: int | None = None  # refused before decoding; None: DEFAULT_MAX_PIXELS
+    out_dir: str | None = None  # per_image.csv and summary.json
+    report_dir: str | None = None  # the HTML report
+    run_dir: str | None = None  # a training run whose curves the report shows
+    report_images: int = 16  # per dataset, in the report
+
+    def __post_init__(self) -> None:
+        for name in ("models", "data", "perception"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, tuple(float(v) for v in value) if name == "perception"
+                                   else tuple(str(v) for v in value))
+        for name in ("vgg_weights", "out_dir", "report_dir", "run_dir"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, str(getattr(self, name)))
+        if not self.models:
+            raise SrganError("no model given; pass --model (a weights file, a shipped name, or bicubic)")
+        for name in ("max_images", "report_images", "crop_border"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise SrganError(f"--{name.replace('_', '-')} must be >= 0, not {value}")
+
+
+@dataclass(frozen=True)
+class Scorers:
+    """The optional scores: ``perceptual(sr, hr)``, ``lpips(sr, hr)``, ``niqe(image)`` or None."""
+
+    perceptual: Callable[[np.ndarray, np.ndarray], float] | None = None
+    lpips: Callable[[np.ndarray, np.ndarray], float] | None = None
+    niqe: Callable[[np.ndarray], float | None] | None = None
 
 
 @dataclass
@@ -56,14 +108,25 @@ class ImageRecord:
     channel: str  # what PSNR/SSIM/MSE/MAE were taken on: "y", "rgb" or "grey" (raw values)
     width: int  # of the HR image after the mod-crop
     height: int
-    psnr: float | None  # dB; None (like every full-reference score) in the HR row
-    ssim: float | None
-    mse: float | None  # 0..255 scale
-    mae: float | None
-    percep: float | None  # VGG feature MSE (lower is better), when VGG weights are available
-    lpips: float | None
-    seconds: float | None  # time the model took to upscale this image
+    psnr: float | None = None  # dB; None (like every full-reference score) in the HR row
+    ssim: float | None = None
+    mse: float | None = None  # 0..255 scale
+    mae: float | None = None
+    perceptual: float | None = None  # VGG loss (lower is better), when VGG weights are available
+    lpips: float | None = None
+    seconds: float | None = None  # time the model took to upscale this image
     niqe: float | None = None  # no-reference (lower is better); None when off or the image is too small
+
+
+@dataclass(frozen=True)
+class TestImage:
+    """One HR image of a dataset, mod-cropped, and the LR image the models get."""
+
+    dataset: str
+    name: str
+    hr: np.ndarray
+    lr: np.ndarray
+    degradation: str  # what made the LR
 
 
 def load_hr(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -80,7 +143,7 @@ def load_hr(path: Path, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarr
 def match_channels(image: np.ndarray, channels: int) -> np.ndarray:
     if image.shape[2] == channels:
         return image
-    return np.repeat(image, 3, axis=2) if channels == 3 else grey_from_rgb(image)
+    return np.repeat(image, 3, axis=2) if channels == 3 else to_grey8(image)
 
 
 def _make_lr(dataset: EvalDataset, item: EvalItem, hr: np.ndarray, scale: int,
@@ -102,25 +165,20 @@ def _make_lr(dataset: EvalDataset, item: EvalItem, hr: np.ndarray, scale: int,
 
 
 def run_evaluation(models: list, datasets: list[EvalDataset], scale: int, degradation: str | None = None,
-                   crop_border: int | None = None, y_only: bool = True,
-                   perceptual_fn: Callable[[np.ndarray, np.ndarray], float] | None = None,
-                   lpips_fn: Callable[[np.ndarray, np.ndarray], float] | None = None,
-                   report=None,
-                   max_pixels: int | None = DEFAULT_MAX_PIXELS,
-                   niqe_fn: Callable[[np.ndarray], float | None] | None = None,
-                   ) -> tuple[list[ImageRecord], list[Skipped]]:
+                   crop_border: int | None = None, y_only: bool = True, scorers: Scorers | None = None,
+                   report=None, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[list[ImageRecord], list[Skipped]]:
     """Score every model on every image: one :class:`ImageRecord` per image and model.
 
     Files that cannot be used (including images declaring more than ``max_pixels``, refused
     before decoding) are skipped (logged with a one-line reason) and returned as
     :class:`Skipped`. ``report`` (a :class:`srgan.evaluation.report.ReportWriter`) receives the
-    images it asks for. With ``niqe_fn`` (:func:`srgan.evaluation.niqe.make_niqe`) every record
-    gets its NIQE, and each image whose HR has one gets an :data:`HR_ROW` record.
+    images it asks for. With ``scorers.niqe`` (:func:`srgan.evaluation.niqe.make_niqe`) every
+    record gets its NIQE, and each image whose HR has one gets an :data:`HR_ROW` record.
     """
     if degradation is not None and degradation not in DEGRADATIONS:
         raise SrganError(f"unknown degradation {degradation!r}; choose one of {', '.join(DEGRADATIONS)}")
     crop = scale if crop_border is None else crop_border
-    min_size = 2 * crop + metrics.SSIM_WINDOW
+    scorers = scorers or Scorers()
     records: list[ImageRecord] = []
     skipped: list[Skipped] = []
     for dataset in datasets:
@@ -130,45 +188,60 @@ def run_evaluation(models: list, datasets: list[EvalDataset], scale: int, degrad
         start, n_done = time.perf_counter(), 0
         for index, item in enumerate(dataset.items):
             try:
-                hr = mod_crop(load_hr(item.hr_path, max_pixels), scale)
-                if min(hr.shape[:2]) < max(min_size, scale):
-                    raise ImageError(f"too small: {hr.shape[1]}x{hr.shape[0]} after the mod-crop; x{scale} "
-                                     f"with a {crop}-pixel border needs at least {min_size}x{min_size}")
-                lr, method = _make_lr(dataset, item, hr, scale, degradation, max_pixels)
+                image = _load_test_image(dataset, item, scale, crop, degradation, max_pixels)
             except ImageError as exc:
                 log.warning("skipped %s: %s", item.hr_path, exc)
                 skipped.append(Skipped(dataset.name, printable(item.hr_path), str(exc)))
                 continue
-            channel = "grey" if hr.shape[2] == 1 else ("y" if y_only else "rgb")
-            outputs, scores = {}, {}
-            for model in models:
-                tick = time.perf_counter()
-                sr = model.upscale(lr)
-                seconds = time.perf_counter() - tick
-                if sr.shape != hr.shape:
-                    raise SrganError(f"{model.name} made {sr.shape} from {lr.shape}, expected {hr.shape}")
-                record = ImageRecord(
-                    dataset=dataset.name, image=item.name, model=model.name, scale=scale, degradation=method,
-                    channel=channel, width=hr.shape[1], height=hr.shape[0],
-                    psnr=metrics.psnr(sr, hr, crop, y_only), ssim=metrics.ssim(sr, hr, crop, y_only),
-                    mse=metrics.mse(sr, hr, crop, y_only), mae=metrics.mae(sr, hr, crop, y_only),
-                    percep=perceptual_fn(sr, hr) if perceptual_fn else None,
-                    lpips=lpips_fn(sr, hr) if lpips_fn else None, seconds=seconds,
-                    niqe=niqe_fn(sr) if niqe_fn else None)
-                records.append(record)
-                outputs[model.name], scores[model.name] = sr, record
-            hr_niqe = niqe_fn(hr) if niqe_fn else None
-            if hr_niqe is not None:
-                records.append(ImageRecord(
-                    dataset=dataset.name, image=item.name, model=HR_ROW, scale=scale, degradation=method,
-                    channel=channel, width=hr.shape[1], height=hr.shape[0], psnr=None, ssim=None, mse=None,
-                    mae=None, percep=None, lpips=None, seconds=None, niqe=hr_niqe))
+            scored, outputs = _score_image(models, image, scale, crop, y_only, scorers)
+            records += scored
             n_done += 1
             if report is not None and report.wants(dataset.name, index):
-                report.add_image(dataset.name, item.name, lr, hr, outputs, scores)
+                report.add_image(dataset.name, item.name, image.lr, image.hr, outputs,
+                                 {r.model: r for r in scored if r.model != HR_ROW})
         log.info("%s: %d images x %d models in %.1f s", dataset.name, n_done, len(models),
                  time.perf_counter() - start)
     return records, skipped
+
+
+def _load_test_image(dataset: EvalDataset, item: EvalItem, scale: int, crop: int, degradation: str | None,
+                     max_pixels: int | None) -> TestImage:
+    """The mod-cropped HR image and its LR; :class:`ImageError` when the image cannot be used."""
+    hr = mod_crop(load_hr(item.hr_path, max_pixels), scale)
+    min_size = 2 * crop + metrics.SSIM_WINDOW
+    if min(hr.shape[:2]) < max(min_size, scale):
+        raise ImageError(f"too small: {hr.shape[1]}x{hr.shape[0]} after the mod-crop; x{scale} "
+                         f"with a {crop}-pixel border needs at least {min_size}x{min_size}")
+    lr, method = _make_lr(dataset, item, hr, scale, degradation, max_pixels)
+    return TestImage(dataset.name, item.name, hr, lr, method)
+
+
+def _score_image(models: list, image: TestImage, scale: int, crop: int, y_only: bool,
+                 scorers: Scorers) -> tuple[list[ImageRecord], dict[str, np.ndarray]]:
+    """One record per model (and an :data:`HR_ROW` record when the HR image has a NIQE), and the
+    outputs by model name."""
+    hr = image.hr
+    channel = "grey" if hr.shape[2] == 1 else ("y" if y_only else "rgb")
+    where = {"dataset": image.dataset, "image": image.name, "scale": scale, "degradation": image.degradation,
+             "channel": channel, "width": hr.shape[1], "height": hr.shape[0]}
+    records, outputs = [], {}
+    for model in models:
+        tick = time.perf_counter()
+        sr = model.upscale(image.lr)
+        seconds = time.perf_counter() - tick
+        if sr.shape != hr.shape:
+            raise SrganError(f"{model.name} made {sr.shape} from {image.lr.shape}, expected {hr.shape}")
+        records.append(ImageRecord(
+            model=model.name, **where, psnr=metrics.psnr(sr, hr, crop, y_only), ssim=metrics.ssim(sr, hr, crop, y_only),
+            mse=metrics.mse(sr, hr, crop, y_only), mae=metrics.mae(sr, hr, crop, y_only),
+            perceptual=scorers.perceptual(sr, hr) if scorers.perceptual else None,
+            lpips=scorers.lpips(sr, hr) if scorers.lpips else None, seconds=seconds,
+            niqe=scorers.niqe(sr) if scorers.niqe else None))
+        outputs[model.name] = sr
+    hr_niqe = scorers.niqe(hr) if scorers.niqe else None
+    if hr_niqe is not None:
+        records.append(ImageRecord(model=HR_ROW, **where, niqe=hr_niqe))
+    return records, outputs
 
 
 def summarize(records: list[ImageRecord], model_order: list[str] | None = None) -> dict[str, dict]:
@@ -196,14 +269,14 @@ def write_results(out_dir: str | Path, records: list[ImageRecord], summary: dict
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     csv_path, json_path = out_dir / "per_image.csv", out_dir / "summary.json"
-    with open(csv_path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=[f.name for f in fields(ImageRecord)])
-        writer.writeheader()
-        for record in records:
-            row = asdict(record)
-            writer.writerow({k: ("" if v is None else (f"{v:.6g}" if isinstance(v, float) else v))
-                             for k, v in row.items()})
-    json_path.write_text(json.dumps(json_safe(summary), indent=1) + "\n", encoding="utf-8")
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=[f.name for f in fields(ImageRecord)])
+    writer.writeheader()
+    for record in records:
+        writer.writerow({k: ("" if v is None else (f"{v:.6g}" if isinstance(v, float) else v))
+                         for k, v in asdict(record).items()})
+    atomic_write_text(csv_path, text.getvalue())
+    atomic_write_text(json_path, json.dumps(json_safe(summary), indent=1) + "\n")  # JSON has no inf
     return csv_path, json_path
 
 
@@ -217,7 +290,7 @@ def format_table(summary: dict) -> str:
     """The summary as a plain-text table: one row per dataset and model."""
     channel = summary["protocol"]["channel"].upper()
     results = summary["results"]
-    extra = ("percep", "lpips", "niqe")
+    extra = ("perceptual", "lpips", "niqe")
     has = {key: any(key in e for d in results.values() for e in d.values()) for key in extra}
     header = ["dataset", "model", "n", f"PSNR-{channel} (dB)", f"SSIM-{channel}", "MAE"]
     header += [k.upper() if k == "niqe" else k for k in extra if has[k]] + ["s/img"]
@@ -236,77 +309,80 @@ def format_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def evaluate_models(models: list[str], data: list[str], scale: int | None = None,
-                    out_dir: str | Path | None = None, report_dir: str | Path | None = None,
-                    run_dir: str | Path | None = None, degradation: str | None = None, device: str = "auto",
-                    crop_border: int | None = None, y_only: bool = True, perception: list[float] | None = None,
-                    vgg_weights: str | Path | None = None, perceptual: bool = True, max_images: int | None = None,
-                    report_images: int = 16, max_pixels: int | None = None, self_ensemble: bool = False,
-                    niqe: bool = True) -> dict:
-    """Evaluate ``models`` (files, shipped names, ``bicubic``/``lanczos``/``nearest``) on ``data``
-    (folders, see :mod:`srgan.evaluation.datasets`) and return the summary dict.
-
-    ``scale`` defaults to the networks' scale (4 with baselines only); ``crop_border`` to the
-    scale; ``degradation`` to ``bicubic`` (a prepared dataset's own LR when None). Writes
+def evaluate(config: EvalConfig) -> dict:
+    """Evaluate ``config.models`` on ``config.data`` and return the summary dict; write
     ``per_image.csv`` and ``summary.json`` under ``out_dir`` and the HTML report under
-    ``report_dir`` when given; ``max_pixels`` (default :data:`~srgan.utils.image.DEFAULT_MAX_PIXELS`)
-    refuses larger images before decoding; ``niqe=False`` leaves NIQE (and the HR rows) out.
-    Raises :class:`SrganError` when nothing could be evaluated.
-    """
-    if not models:
-        raise SrganError("no model given; pass --model (a weights file, a shipped name, or bicubic)")
-    datasets = discover_datasets(data, max_images)
-    device = resolve_device(device)
-    loaded, scale = load_models(models, scale=scale, device=device, perception=perception,
-                                self_ensemble=self_ensemble)
-    crop = scale if crop_border is None else int(crop_border)
-    notes = []
-    perceptual_fn = lpips_fn = None
-    if perceptual:
-        perceptual_fn, note = make_perceptual(vgg_weights, device, crop)
-        lpips_fn, lpips_note = make_lpips(device, crop)
-        notes += [n for n in (note, lpips_note) if n]
-    for note in notes:
-        log.info("%s", note)
+    ``report_dir`` when given (see :class:`EvalConfig`). Raises :class:`SrganError` when nothing
+    could be evaluated."""
+    datasets = discover_datasets(list(config.data), config.max_images)
+    device = resolve_device(config.device)
+    loaded, scale = load_models(list(config.models), scale=config.scale, device=device,
+                                perception=config.perception, self_ensemble=config.self_ensemble, tile=config.tile)
+    crop = scale if config.crop_border is None else int(config.crop_border)
+    scorers, notes = make_scorers(config, device, crop)
     report = None
-    if report_dir is not None:
+    if config.report_dir is not None:
         from srgan.evaluation.report import ReportWriter
 
-        report = ReportWriter(report_dir, scale=scale, crop_border=crop, y_only=y_only,
-                              images_per_dataset=report_images,
+        report = ReportWriter(config.report_dir, scale=scale, crop_border=crop, y_only=config.y_only,
+                              images_per_dataset=config.report_images,
                               has_bicubic=any(isinstance(m, BaselineModel) and m.name == "bicubic" for m in loaded))
-    niqe_fn = None
-    if niqe:
-        from srgan.evaluation.niqe import make_niqe
-
-        niqe_fn = make_niqe(crop)
-    records, skipped = run_evaluation(loaded, datasets, scale, degradation, crop, y_only, perceptual_fn, lpips_fn,
-                                      report, max_pixels or DEFAULT_MAX_PIXELS, niqe_fn)
+    records, skipped = run_evaluation(loaded, datasets, scale, config.degradation, crop, config.y_only, scorers,
+                                      report, config.max_pixels or DEFAULT_MAX_PIXELS)
     if skipped:
         log.warning("skipped %d file(s); see the reasons above", len(skipped))
     if not records:
         raise SrganError(f"nothing could be evaluated ({len(skipped)} file(s) skipped, "
-                         f"{sum(len(d.items) for d in datasets)} image(s) found in {', '.join(data)})")
+                         f"{sum(len(d.items) for d in datasets)} image(s) found in {', '.join(config.data)})")
     summary = {
-        "protocol": {"scale": scale, "crop_border": crop, "channel": "y" if y_only else "rgb",
-                     "degradation": " + ".join(sorted({r.degradation for r in records})),
-                     "grey_images": "scored on their raw values",
-                     "ssim": "11x11 Gaussian (sigma 1.5), valid region, mean over channels",
-                     "std": "population standard deviation over images",
-                     **({"niqe": "NIQE (Mittal et al. 2013, MATLAB conventions) of outputs and HR (row HR), "
-                                 "same border, grey as R=G=B; lower is better"} if niqe else {})},
+        "protocol": _protocol(config, scale, crop, records),
         "models": [{"name": m.name, "kind": m.kind, **m.info} for m in loaded],
         "datasets": {d.name: {"path": str(d.root), "images": len(d.items)} for d in datasets},
         "results": summarize(records, [m.name for m in loaded]),
         "skipped": [asdict(s) for s in skipped],
         "notes": notes,
     }
-    if out_dir is not None:
-        csv_path, json_path = write_results(out_dir, records, summary)
+    if config.out_dir is not None:
+        csv_path, json_path = write_results(config.out_dir, records, summary)
         log.info("wrote %s and %s", csv_path, json_path)
     if report is not None:
-        index = report.finish(summary, run_dir=run_dir)
+        index = report.finish(summary, run_dir=config.run_dir)
         summary["report"] = str(index)
         log.info("report: %s", index)
     return summary
 
+
+def evaluate_models(models: list[str], data: list[str], **options) -> dict:
+    """Shorthand for ``evaluate(EvalConfig(models, data, **options))``; ``options`` are
+    :class:`EvalConfig` fields (``scale``, ``device``, ``out_dir``, ...)."""
+    return evaluate(EvalConfig(tuple(models), tuple(data), **options))
+
+
+def make_scorers(config: EvalConfig, device, crop: int) -> tuple[Scorers, list[str]]:
+    """The optional scores ``config`` asks for, and a note for each that cannot be computed here."""
+    notes, perceptual_fn, lpips_fn, niqe_fn = [], None, None, None
+    if config.perceptual:
+        perceptual_fn, note = make_perceptual(config.vgg_weights, device, crop)
+        lpips_fn, lpips_note = make_lpips(device, crop)
+        notes += [n for n in (note, lpips_note) if n]
+    for note in notes:
+        log.info("%s", note)
+    if config.niqe:
+        from srgan.evaluation.niqe import make_niqe
+
+        niqe_fn = make_niqe(crop)
+    return Scorers(perceptual_fn, lpips_fn, niqe_fn), notes
+
+
+def _protocol(config: EvalConfig, scale: int, crop: int, records: list[ImageRecord]) -> dict:
+    """How the scores were taken, as the summary states it."""
+    protocol = {"scale": scale, "crop_border": crop, "channel": "y" if config.y_only else "rgb",
+                "degradation": " + ".join(sorted({r.degradation for r in records})),
+                "grey_images": "scored on their raw values",
+                "ssim": "11x11 Gaussian (sigma 1.5), valid region, mean over channels",
+                "networks": "run as srgan upscale runs them (Upscaler: fused network, tiles, rounding)",
+                "std": "population standard deviation over images"}
+    if config.niqe:
+        protocol["niqe"] = ("NIQE (Mittal et al. 2013, MATLAB conventions) of outputs and HR (row HR), "
+                            "same border, grey as R=G=B; lower is better")
+    return protocol

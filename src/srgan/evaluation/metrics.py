@@ -40,6 +40,10 @@ SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_C1 = (0.01 * 255) ** 2
 SSIM_C2 = (0.03 * 255) ** 2
+#: Which way each score improves (True: higher is better), for every table, report and
+#: validation that picks a best value.
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "mse": False, "mae": False, "perceptual": False, "lpips": False,
+                    "niqe": False}
 
 
 # ------------------------------------------------------------------------------------------ numpy
@@ -250,8 +254,10 @@ def _rgb_tensor(image: np.ndarray, crop_border: int, device: str) -> torch.Tenso
 
 def make_perceptual(vgg_weights: str | None, device: str = "cpu", crop_border: int = 0,
                     layer: str = "relu5_3"):
-    """``(fn, note)``: ``fn(sr, hr) -> float`` is the VGG perceptual loss (feature MSE at ``layer``,
-    lower is better) of two uint8 images, border cropped. Without ``vgg_weights``, torchvision's
+    """``(fn, note)``: ``fn(sr, hr) -> float`` is the VGG perceptual loss of two uint8 images,
+    border cropped: :class:`~srgan.models.perceptual.PerceptualLoss` at ``layer`` with
+    ``feature_scale=1`` (feature MSE, lower is better), the value training's validation reports
+    as ``perceptual`` too. Without ``vgg_weights``, torchvision's
     cache is used, or ``(None, note)`` returned when it has no ImageNet VGG weights; a
     ``vgg_weights`` file that cannot be used raises :class:`WeightsError`."""
     import torch
@@ -266,7 +272,7 @@ def make_perceptual(vgg_weights: str | None, device: str = "cpu", crop_border: i
             return None, f"perceptual loss not computed: {exc}"
     elif not Path(vgg_weights).is_file():  # checked before VGG is built (seconds on a CPU)
         raise WeightsError(f"VGG weights file not found: {vgg_weights}")
-    loss = PerceptualLoss(layer=layer, weights_path=vgg_weights, allow_download=False).to(device)
+    loss = PerceptualLoss(layer=layer, weights_path=vgg_weights, allow_download=False, feature_scale=1.0).to(device)
 
     def perceptual(sr: np.ndarray, hr: np.ndarray) -> float:
         with torch.inference_mode():

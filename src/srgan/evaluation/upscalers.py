@@ -4,64 +4,62 @@ A spec is what ``--model`` takes: a ``.safetensors`` file or a training checkpoi
 shipped model name (``srresnet_x4``, ``srgan_x4``, ``default``), or a baseline (``bicubic``,
 ``lanczos``, ``nearest``). Each loaded model has ``name``, ``kind``, ``scale``, ``info`` and
 ``upscale(lr) -> sr`` on ``(h, w, C)`` uint8 arrays (see :mod:`srgan.evaluation.baselines`).
+Networks run through the inference engine (:class:`NetworkModel`), never a copy of it.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from srgan.errors import SrganError, WeightsError
 from srgan.evaluation.baselines import BaselineModel, is_baseline
-from srgan.utils.color import rgb_to_y
 
 if TYPE_CHECKING:
-    import torch
+    from srgan.inference.upscaler import UpscaleConfig, Upscaler
 
 log = logging.getLogger(__name__)
 
 
-def grey_from_rgb(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 → (H, W, 1) uint8 full-range luma: the grey value of a model's RGB output."""
-    grey = (rgb_to_y(rgb) - 16.0) * (255.0 / 219.0)
-    return np.floor(np.clip(grey, 0, 255) + 0.5).astype(np.uint8)[:, :, None]
-
-
 @dataclass
-class GeneratorModel:
-    """A trained generator wrapped for evaluation: whole-image forward pass, output clamped and
-    rounded to uint8. Grey inputs are fed as RGB and the output's luma is returned."""
+class NetworkModel:
+    """A trained generator, run exactly as ``srgan upscale`` runs it: through an
+    :class:`~srgan.inference.upscaler.Upscaler` (the fused network, tiles, grey by luma, rounding),
+    so every score is measured on the path users run."""
 
     name: str
-    scale: int
-    net: Any  # torch.nn.Module in eval mode, on ``device``
-    device: str
+    upscaler: Upscaler
     kind: str = "network"
     info: dict = field(default_factory=dict)
 
+    @property
+    def scale(self) -> int:
+        return self.upscaler.scale
+
     def upscale(self, lr: np.ndarray) -> np.ndarray:
-        import torch
-
-        from srgan.utils.image import image_to_tensor, tensor_to_image
-
-        grey = lr.shape[2] == 1
-        x = image_to_tensor(np.repeat(lr, 3, axis=2) if grey else lr).unsqueeze(0).to(self.device)
-        try:
-            with torch.inference_mode():
-                y = self.net(x)[0]  # (3, h*s, w*s), not clamped
-        except torch.OutOfMemoryError:
-            raise SrganError(f"out of memory running {self.name} on a {lr.shape[1]}x{lr.shape[0]} image on "
-                             f"{self.device}; try --device cpu") from None
-        sr = tensor_to_image(y)
-        return grey_from_rgb(sr) if grey else sr
+        """(h, w, C) uint8 → (h*scale, w*scale, C) uint8."""
+        return self.upscaler.upscale(lr)
 
 
-def _count_parameters(net: torch.nn.Module) -> int:
-    return int(sum(p.numel() for p in net.parameters()))
+def _load_network(config: UpscaleConfig) -> NetworkModel:
+    from srgan.inference.upscaler import Upscaler
+
+    upscaler = Upscaler(config)
+    info = upscaler.runner.info
+    in_ch = int(info.model_args.get("num_in_ch", 3))
+    if in_ch != 3:
+        raise WeightsError(f"{info.name} takes {in_ch}-channel input; only RGB generators can be evaluated")
+    details = {"source": info.source, "arch": info.arch, "scale": info.scale,
+               "parameters": upscaler.runner.parameters}
+    if config.perception is not None:
+        details["perception"] = config.perception
+    if config.self_ensemble:
+        details["self_ensemble"] = 8
+    return NetworkModel(info.name, upscaler, info=details)
 
 
 def _expand_specs(specs: list[str], perception: list[float] | None) -> list[tuple[str, float | None]]:
@@ -93,30 +91,20 @@ def _unique_name(name: str, spec: str, taken: set[str]) -> str:
 
 
 def load_models(specs: list[str], scale: int | None = None, device: str = "cpu",
-                perception: list[float] | None = None, self_ensemble: bool = False) -> tuple[list, int]:
+                perception: list[float] | None = None, self_ensemble: bool = False,
+                tile: int | None = None) -> tuple[list, int]:
     """Load every spec; return the models and the scale they share. With ``self_ensemble`` each
-    network is followed by its x8 self-ensemble, named ``NAME+``.
+    network is followed by its x8 self-ensemble, named ``NAME+``. Networks run through an
+    :class:`~srgan.inference.upscaler.Upscaler` on ``device`` with ``tile`` (default 512).
 
     ``scale`` defaults to the networks' scale (4 when there are only baselines); a network of
     another scale is an error, as are networks of different scales.
     """
-    expanded = _expand_specs(specs, perception)
-    networks: list[GeneratorModel] = []
-    if any(not is_baseline(spec) for spec, _ in expanded):
-        from srgan.models.factory import load_generator
+    from srgan.inference.upscaler import UpscaleConfig
 
-        for spec, alpha in expanded:
-            if is_baseline(spec):
-                continue
-            net, info = load_generator(spec, device=device, perception=alpha)
-            in_ch = int(info.model_args.get("num_in_ch", 3))
-            if in_ch != 3:
-                raise WeightsError(f"{info.name} takes {in_ch}-channel input; only RGB generators can be evaluated")
-            details = {"source": info.source, "arch": info.arch, "scale": info.scale,
-                       "parameters": _count_parameters(net)}
-            if alpha is not None:
-                details["perception"] = alpha
-            networks.append(GeneratorModel(info.name, info.scale, net, device, info=details))
+    expanded = _expand_specs(specs, perception)
+    networks = [_load_network(UpscaleConfig(spec, device=str(device), tile=tile, perception=alpha))
+                for spec, alpha in expanded if not is_baseline(spec)]
     scales = sorted({m.scale for m in networks})
     if scale is None:
         if len(scales) > 1:
@@ -138,11 +126,11 @@ def load_models(specs: list[str], scale: int | None = None, device: str = "cpu",
     return ordered, scale
 
 
-def _self_ensemble_of(model) -> list[GeneratorModel]:
-    """``[NAME+]`` for a network (its x8 self-ensemble), ``[]`` for a baseline."""
-    if not isinstance(model, GeneratorModel):
+def _self_ensemble_of(model) -> list[NetworkModel]:
+    """``[NAME+]`` for a network (its x8 self-ensemble, :class:`~srgan.models.SelfEnsemble`),
+    ``[]`` for a baseline."""
+    if not isinstance(model, NetworkModel):
         return []
-    from srgan.models.ensemble import SelfEnsemble
-
-    return [GeneratorModel(f"{model.name}+", model.scale, SelfEnsemble(model.net), model.device,
-                           info={**model.info, "self_ensemble": 8})]
+    twin = _load_network(replace(model.upscaler.config, self_ensemble=True))
+    twin.name = f"{model.name}+"
+    return [twin]

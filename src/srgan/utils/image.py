@@ -29,6 +29,7 @@ import numpy as np
 
 from srgan.errors import ImageError, ImageTooLarge
 from srgan.utils.atomic import atomic_write, atomic_write_bytes
+from srgan.utils.color import luma
 
 if TYPE_CHECKING:  # torch stays out of import time: `srgan --help` must be fast.
     import torch
@@ -319,6 +320,11 @@ def to_rgb8(image: DecodedImage | np.ndarray, notes: list[str] | None = None) ->
     if channels == 1:
         array = np.repeat(array, 3, axis=2)
     return np.ascontiguousarray(array)
+
+
+def to_grey8(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB → (H, W, 1) uint8 full-range BT.601 luma, rounded half up."""
+    return np.floor(np.clip(luma(rgb), 0, 255) + 0.5).astype(np.uint8)[:, :, None]
 
 
 def load_rgb8(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
