@@ -73,6 +73,28 @@ def test_random_perceptual_loss_is_zero_on_equal_images_and_positive_otherwise()
     assert not any(p.requires_grad for p in loss.parameters())
 
 
+def test_generic_perceptual_loss_is_one_fixed_draw_that_keeps_its_scale():
+    """The random-VGG generic loss: the same weights in every process (a fixed seed, whatever the
+    global RNG), Kaiming scale so the deepest features are not vanishingly small, several layers."""
+    torch.manual_seed(123)
+    a = PerceptualLoss("relu2_2,relu3_3,relu5_3", weights="generic")
+    torch.manual_seed(456)
+    b = PerceptualLoss("relu2_2,relu3_3,relu5_3", weights="generic")
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(pa, pb), name
+    x, y = torch.rand(1, 3, 48, 48), torch.rand(1, 3, 48, 48)
+    with torch.no_grad():
+        feats = a.vgg(x)
+        default = PerceptualLoss("relu5_3", weights="random").vgg(x)[0]
+    assert [f.shape[1] for f in feats] == [128, 256, 512]
+    assert feats[-1].std() > 30 * default.std()  # default init fades the signal layer after layer
+    total = float(a(x, y))
+    parts = [float(PerceptualLoss(layer, weights="generic")(x, y)) for layer in ("relu2_2", "relu3_3", "relu5_3")]
+    assert total == pytest.approx(sum(parts), rel=1e-5) and float(a(x, x)) == 0.0
+    with pytest.raises(WeightsError, match="mix VGG16 and VGG19"):
+        PerceptualLoss("relu2_2,relu5_4", weights="generic")
+
+
 def test_missing_vgg_weights_give_one_clear_line(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     with pytest.raises(WeightsError) as info:
@@ -112,7 +134,7 @@ def test_vgg_weights_from_a_state_dict_file(tmp_path):
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     with torch.no_grad():
-        assert torch.allclose(loss.vgg(x), reference((x - mean) / std), atol=1e-6)
+        assert torch.allclose(loss.vgg(x)[0], reference((x - mean) / std), atol=1e-6)
 
 
 def test_bad_vgg_weights_file_is_a_clear_error(tmp_path):

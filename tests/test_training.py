@@ -166,6 +166,26 @@ def test_gan_step_uses_the_asked_adversarial_loss(gan_type):
     assert np.isfinite(stats["loss_d"])
 
 
+def test_feature_matching_adds_the_discriminator_feature_distance():
+    torch.manual_seed(0)
+    net_g, net_d = SRResNet(num_feat=8, num_block=1), Discriminator(num_feat=8)
+    lr, hr = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 32, 32)
+    import copy
+
+    g, d = copy.deepcopy(net_g), copy.deepcopy(net_d)
+    with torch.no_grad():
+        _, fake = d.forward_with_features(g(lr))
+        _, real = d.forward_with_features(hr)
+    expected = float(sum(torch.nn.functional.l1_loss(f, r) for f, r in zip(fake, real, strict=True)) / len(fake))
+    loss = LossConfig(feature_matching_weight=2.0)
+    ctx = StepContext(net_g=net_g, opt_g=torch.optim.Adam(net_g.parameters()), loss=loss, optim=OptimConfig(),
+                      pixel_loss=nn.MSELoss(), net_d=net_d, opt_d=torch.optim.Adam(net_d.parameters()))
+    stats = gan_step(ctx, lr, hr)
+    assert len(fake) == 8 and stats["loss_fm"] == pytest.approx(expected, rel=1e-5) and expected > 0
+    assert stats["loss_g"] == pytest.approx(stats["loss_pix"] + loss.adversarial_weight * stats["loss_adv"]
+                                            + 2.0 * stats["loss_fm"], rel=1e-5)
+
+
 def test_validation_does_not_depend_on_the_batch_size(tmp_path):
     from torch.utils.data import DataLoader
 

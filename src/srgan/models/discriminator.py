@@ -52,3 +52,12 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feat = self.pool(self.features(x))  # (B, 8F, 6, 6)
         return self.classifier(feat)  # (B, 1)
+
+    def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Logits and the activation after each of the eight conv blocks (for feature matching)."""
+        feats = []
+        for layer in self.features:
+            x = layer(x)
+            if isinstance(layer, nn.LeakyReLU):
+                feats.append(x)
+        return self.classifier(self.pool(x)), feats

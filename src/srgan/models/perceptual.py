@@ -9,8 +9,14 @@ frozen and in eval mode, fed ImageNet-normalised inputs. Its weights come, in or
    is reachable;
 3. otherwise a :class:`WeightsError` saying what to download, where to put it, and the flag.
 
-``weights="random"`` builds the same network with random weights for smoke runs. That is NOT a
-perceptual loss and is logged as such.
+``weights="random"`` builds the same network with PyTorch's default random init for smoke
+runs. That is NOT a perceptual loss and is logged as such.
+
+``weights="generic"`` is the *random-VGG generic perceptual loss* (Liu et al., "Generic
+Perceptual Loss for Modeling Structured Output Dependencies", CVPR 2021): the same VGG with
+Kaiming-normal random weights drawn from a fixed seed (so every run, resume and machine has the
+same loss), compared at several layers. Randomly initialised deep networks already capture
+multi-scale structure; they need no download. It is named for what it is, never "VGG loss".
 """
 
 from __future__ import annotations
@@ -38,6 +44,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 PAPER_FEATURE_SCALE = 1.0 / 12.75
 
 
+WEIGHT_KINDS = ("imagenet", "random", "generic")
+GENERIC_SEED = 0  # the generic loss's weights: one fixed draw, the same everywhere
+
+
 def _vgg_spec(layer: str) -> tuple[str, int]:
     if layer in VGG16_LAYERS:
         return "vgg16", VGG16_LAYERS[layer]
@@ -45,6 +55,29 @@ def _vgg_spec(layer: str) -> tuple[str, int]:
         return "vgg19", VGG19_LAYERS[layer]
     valid = sorted(set(VGG16_LAYERS) | set(VGG19_LAYERS))
     raise WeightsError(f"unknown VGG layer {layer!r}; choose one of {', '.join(valid)}")
+
+
+def parse_layers(layers: str) -> tuple[str, tuple[int, ...]]:
+    """``"relu5_3"`` or ``"relu2_2,relu3_3,relu4_3"`` → (arch, feature indices), one VGG only."""
+    specs = [_vgg_spec(name.strip()) for name in layers.split(",") if name.strip()]
+    if not specs:
+        raise WeightsError("no VGG layer given")
+    archs = {arch for arch, _ in specs}
+    if len(archs) > 1:
+        raise WeightsError(f"layers {layers!r} mix VGG16 and VGG19 names; use one network's layers")
+    return archs.pop(), tuple(sorted({index for _, index in specs}))
+
+
+def _generic_init_(features: nn.Sequential, seed: int = GENERIC_SEED) -> None:
+    """Kaiming-normal conv weights (fan-in, ReLU gain) and zero biases from a fixed seed: the
+    activation scale survives all sixteen layers, unlike PyTorch's default init."""
+    generator = torch.Generator().manual_seed(seed)
+    for layer in features:
+        if isinstance(layer, nn.Conv2d):
+            fan_in = layer.in_channels * layer.kernel_size[0] * layer.kernel_size[1]
+            with torch.no_grad():
+                layer.weight.copy_(torch.randn(layer.weight.shape, generator=generator) * (2.0 / fan_in) ** 0.5)
+                layer.bias.zero_()
 
 
 def _weights_enum(arch: str):
@@ -86,22 +119,27 @@ def load_vgg_state_dict(arch: str, weights_path: str | Path | None = None, allow
 
 
 class VGGFeatures(nn.Module):
-    """Frozen VGG feature extractor up to ``layer``; input RGB in [0, 1]."""
+    """Frozen VGG feature extractor at one or more layers (``layer``, comma-separated); input RGB in
+    [0, 1]; ``forward`` returns the list of feature maps, shallowest first."""
 
     def __init__(self, layer: str = "relu5_3", weights: str = "imagenet", weights_path: str | Path | None = None,
                  allow_download: bool = True) -> None:
         super().__init__()
         from torchvision.models.vgg import cfgs, make_layers
 
-        arch, index = _vgg_spec(layer)
+        if weights not in WEIGHT_KINDS:
+            raise WeightsError(f"perceptual weights must be one of {', '.join(WEIGHT_KINDS)}, not {weights!r}")
+        arch, indices = parse_layers(layer)
         state = None
         if weights == "imagenet":  # find the weights first: a missing file fails before any building
             state = load_vgg_state_dict(arch, weights_path, allow_download)
         # torchvision's own layer list, without the 120M-parameter classifier we never use.
-        features = make_layers(cfgs["D" if arch == "vgg16" else "E"], batch_norm=False)[: index + 1]
+        features = make_layers(cfgs["D" if arch == "vgg16" else "E"], batch_norm=False)[: indices[-1] + 1]
         if weights == "random":
             log.warning("perceptual loss uses a RANDOM %s: this is NOT a perceptual loss (smoke runs only)", arch)
-        elif weights == "imagenet":
+        elif weights == "generic":
+            _generic_init_(features)
+        else:
             # Only the layers up to `layer` are used: a state dict of just those is enough.
             wanted = {k: state.get(f"features.{k}") for k in features.state_dict()}
             missing = [k for k, v in wanted.items() if v is None]
@@ -111,9 +149,7 @@ class VGGFeatures(nn.Module):
                 features.load_state_dict(wanted)
             except RuntimeError as exc:
                 raise WeightsError(f"VGG weights do not fit {arch}: {str(exc).splitlines()[0]}") from None
-        else:
-            raise WeightsError(f"perceptual weights must be 'imagenet' or 'random', not {weights!r}")
-        self.layer = layer
+        self.layer, self.indices, self.weights = layer, indices, weights
         self.is_pretrained = weights == "imagenet"
         self.features = features
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
@@ -124,8 +160,14 @@ class VGGFeatures(nn.Module):
     def train(self, mode: bool = True) -> VGGFeatures:
         return super().train(False)  # always eval: no dropout/BN drift in a frozen extractor
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features((x - self.mean) / self.std)
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = (x - self.mean) / self.std
+        outputs = []
+        for index, layer in enumerate(self.features):
+            x = layer(x)
+            if index in self.indices:
+                outputs.append(x)
+        return outputs
 
 
 class PerceptualLoss(nn.Module):
@@ -133,8 +175,9 @@ class PerceptualLoss(nn.Module):
 
     Args:
         layer: feature layer, e.g. ``relu2_2``, ``relu3_3``, ``relu5_3`` (default, VGG16) or
-            ``relu5_4`` (VGG19, the paper's).
-        weights: ``imagenet`` (default) or ``random`` (smoke runs only).
+            ``relu5_4`` (VGG19, the paper's); several comma-separated layers are summed.
+        weights: ``imagenet`` (default), ``generic`` (random-VGG generic perceptual loss, see
+            the module docstring) or ``random`` (smoke runs only).
         weights_path: a torchvision-format state dict to use instead of torchvision's cache.
         criterion: ``mse`` (default) or ``l1``.
         feature_scale: multiply features before the distance; the paper uses 1/12.75.
@@ -154,9 +197,11 @@ class PerceptualLoss(nn.Module):
         return self.vgg.is_pretrained
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-        sr_feat = self.vgg(sr) * self.feature_scale
+        """The distance at each layer (mean over its elements), summed over the layers."""
+        distance = F.mse_loss if self.criterion == "mse" else F.l1_loss
         with torch.no_grad():
-            hr_feat = self.vgg(hr) * self.feature_scale
-        if self.criterion == "mse":
-            return F.mse_loss(sr_feat, hr_feat)
-        return F.l1_loss(sr_feat, hr_feat)
+            hr_feats = self.vgg(hr)
+        total = sr.new_zeros(())
+        for sr_feat, hr_feat in zip(self.vgg(sr), hr_feats, strict=True):
+            total = total + distance(sr_feat * self.feature_scale, hr_feat * self.feature_scale)
+        return total

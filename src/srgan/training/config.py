@@ -77,12 +77,17 @@ class LossConfig:
     pixel: str = "mse"  # mse (the paper's) or l1 (trains faster and sharper for PSNR)
     pixel_weight: float = 1.0
     perceptual_weight: float = 0.0  # SRGAN stage 2: 1.0 with ImageNet VGG weights
-    perceptual_layer: str = "relu5_3"  # relu2_2 / relu3_3 / relu5_3 (VGG16) or relu5_4 (VGG19, the paper's)
-    perceptual_weights: str = "imagenet"  # or "random": smoke runs only, NOT a perceptual loss
+    perceptual_layer: str = "relu5_3"  # relu2_2 / relu3_3 / relu5_3 (VGG16) or relu5_4 (VGG19, the paper's); a,b,c sums layers
+    # imagenet; generic = random-VGG generic perceptual loss (Liu et al. 2021, fixed-seed Kaiming
+    # weights, no download); random = default init, smoke runs only, NOT a perceptual loss
+    perceptual_weights: str = "imagenet"
     vgg_weights: str | None = None  # torchvision-format state dict, used before torchvision's cache
     perceptual_criterion: str = "mse"
     perceptual_feature_scale: float = 1.0  # the paper rescales VGG features by 1/12.75
     adversarial_weight: float = 1e-3  # the paper's
+    # L1 between the discriminator's activations on SR and on HR, averaged over its 8 conv blocks
+    # (pix2pixHD's feature matching): a perceptual signal learnt by D itself, no weights to download.
+    feature_matching_weight: float = 0.0
     gan_type: str = "bce"  # non-saturating BCE, or "ragan" (relativistic average, ESRGAN)
     label_smoothing: float = 0.0  # one-sided: real targets become 1 - this
     instance_noise: float = 0.0  # std of Gaussian noise added to D inputs (annealed to 0)
@@ -148,7 +153,7 @@ class RunConfig:
             "data.degradation": (self.data.degradation, ("prepared", "realistic")),
             "loss.pixel": (self.loss.pixel, ("mse", "l1")),
             "loss.gan_type": (self.loss.gan_type, ("bce", "ragan")),
-            "loss.perceptual_weights": (self.loss.perceptual_weights, ("imagenet", "random")),
+            "loss.perceptual_weights": (self.loss.perceptual_weights, ("imagenet", "generic", "random")),
             "optim.scheduler": (self.optim.scheduler, ("constant", "multistep", "cosine")),
             "train.amp": (self.train.amp, ("none", "bf16", "fp16", "auto")),
             "train.dist_backend": (self.train.dist_backend, ("auto", "nccl", "gloo")),

@@ -238,7 +238,8 @@ def _step_context(config: RunConfig, state: TrainState, device: torch.device) ->
         perceptual = PerceptualLoss(layer=loss.perceptual_layer, weights=loss.perceptual_weights,
                                     weights_path=loss.vgg_weights, criterion=loss.perceptual_criterion,
                                     feature_scale=loss.perceptual_feature_scale).to(device)
-        kind = "ImageNet" if perceptual.is_pretrained else "RANDOM (not a perceptual loss)"
+        kind = {"imagenet": "ImageNet VGG", "generic": "random-VGG generic perceptual loss (Liu et al. 2021),",
+                "random": "RANDOM VGG (not a perceptual loss)"}[loss.perceptual_weights]
         log.info("perceptual loss: %s %s features", kind, loss.perceptual_layer)
     return StepContext(net_g=state.net_g, opt_g=state.opt_g, loss=loss, optim=config.optim,
                        pixel_loss=nn.L1Loss() if loss.pixel == "l1" else nn.MSELoss(), perceptual=perceptual,

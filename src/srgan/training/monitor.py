@@ -125,10 +125,14 @@ def plot_training_curves(run_dir: str | Path) -> Path | None:
     train = [r for r in records if not any(k.startswith("val_") for k in r)]
     val = [r for r in records if any(k.startswith("val_") for k in r)]
     panels = [
-        ("losses", train, [k for k in ("loss_pix", "loss_percep", "loss_adv", "loss_d") if any(k in r for r in train)]),
+        ("losses", train, [k for k in ("loss_pix", "loss_percep", "loss_adv", "loss_fm", "loss_d")
+                            if any(r.get(k) for r in train)]),
         ("GAN health", train, [k for k in ("d_real", "d_fake", "diversity") if any(k in r for r in train)]),
         ("validation PSNR (dB)", val, [k for k in ("val_psnr", "val_psnr_ema") if any(k in r for r in val)]),
         ("validation SSIM", val, [k for k in ("val_ssim", "val_ssim_ema") if any(k in r for r in val)]),
+        # The brief's "validation perceptual loss", named for what it is.
+        ("validation ImageNet-VGG16 relu5_3 feature MSE", val,
+         [k for k in ("val_perceptual", "val_perceptual_ema") if any(k in r for r in val)]),
     ]
     panels = [p for p in panels if p[2]]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)

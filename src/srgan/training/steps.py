@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from srgan.models import unwrap_model
 from srgan.training.config import LossConfig, OptimConfig
 
 
@@ -93,6 +94,41 @@ def _instance_noise(x: torch.Tensor, std: float) -> torch.Tensor:
     return x + torch.randn_like(x) * std if std > 0 else x
 
 
+def _discriminate(ctx: StepContext, x: torch.Tensor, features: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """D's logits (float32) and, for feature matching, its activations per conv block."""
+    if not features:
+        return ctx.net_d(x).float(), []
+    # Through the plain module: D is frozen in the generator half, so DDP has nothing to sync.
+    logits, feats = unwrap_model(ctx.net_d).forward_with_features(x)
+    return logits.float(), feats
+
+
+def _generator_losses(ctx: StepContext, sr: torch.Tensor, hr: torch.Tensor) -> tuple[dict, torch.Tensor]:
+    """Pixel, perceptual, adversarial and feature-matching terms of G's loss (unweighted but for
+    the pixel and perceptual weights), and D's logits on SR."""
+    cfg = ctx.loss
+    sr32 = sr.float()
+    zero = torch.zeros((), device=hr.device)
+    loss_pix = ctx.pixel_loss(sr32, hr) * cfg.pixel_weight
+    loss_percep = (ctx.perceptual(sr32, hr) * cfg.perceptual_weight
+                   if ctx.perceptual is not None and cfg.perceptual_weight > 0 else zero)
+    matching = cfg.feature_matching_weight > 0
+    fake_logits, fake_feats = _discriminate(ctx, sr, matching)
+    real_logits = real_feats = None
+    if cfg.gan_type == "ragan" or matching:
+        with torch.no_grad():
+            real_logits, real_feats = _discriminate(ctx, hr, matching)
+    if cfg.gan_type == "ragan":
+        loss_adv = 0.5 * (
+            F.binary_cross_entropy_with_logits(real_logits - fake_logits.mean(), torch.zeros_like(real_logits))
+            + F.binary_cross_entropy_with_logits(fake_logits - real_logits.mean(), torch.ones_like(fake_logits)))
+    else:  # non-saturating: maximise log D(G(z))
+        loss_adv = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+    loss_fm = (sum(F.l1_loss(f.float(), r.float()) for f, r in zip(fake_feats, real_feats, strict=True))
+               / len(fake_feats) if matching else zero)
+    return {"loss_pix": loss_pix, "loss_percep": loss_percep, "loss_adv": loss_adv, "loss_fm": loss_fm}, fake_logits
+
+
 def gan_step(ctx: StepContext, lr: torch.Tensor, hr: torch.Tensor, update_d: bool = True,
              noise_std: float = 0.0) -> dict[str, float]:
     assert ctx.net_d is not None and ctx.opt_d is not None
@@ -103,21 +139,10 @@ def gan_step(ctx: StepContext, lr: torch.Tensor, hr: torch.Tensor, update_d: boo
     _set_requires_grad(net_d, False)
     with _autocast(ctx):
         sr = net_g(lr)
-        sr32 = sr.float()
-        loss_pix = ctx.pixel_loss(sr32, hr) * cfg.pixel_weight
-        loss_percep = (ctx.perceptual(sr32, hr) * cfg.perceptual_weight
-                       if ctx.perceptual is not None and cfg.perceptual_weight > 0 else torch.zeros((), device=hr.device))
-        fake_logits = net_d(sr).float()
-        if cfg.gan_type == "ragan":
-            real_logits = net_d(hr).float().detach()
-            loss_adv = 0.5 * (
-                F.binary_cross_entropy_with_logits(real_logits - fake_logits.mean(), torch.zeros_like(real_logits))
-                + F.binary_cross_entropy_with_logits(fake_logits - real_logits.mean(), torch.ones_like(fake_logits)))
-        else:  # non-saturating: maximise log D(G(z))
-            loss_adv = F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
-        loss_g = loss_pix + loss_percep + cfg.adversarial_weight * loss_adv
-    stats = {"loss_pix": loss_pix.item(), "loss_percep": loss_percep.item(), "loss_adv": loss_adv.item(),
-             "loss_g": loss_g.item(), "diversity": diversity_ratio(sr, hr)}
+        losses, fake_logits = _generator_losses(ctx, sr, hr)
+        loss_g = (losses["loss_pix"] + losses["loss_percep"] + cfg.adversarial_weight * losses["loss_adv"]
+                  + cfg.feature_matching_weight * losses["loss_fm"])
+    stats = {**{k: v.item() for k, v in losses.items()}, "loss_g": loss_g.item(), "diversity": diversity_ratio(sr, hr)}
     if not torch.isfinite(loss_g):
         _set_requires_grad(net_d, True)
         return {**stats, "skipped": 1.0}
