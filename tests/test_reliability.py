@@ -265,11 +265,11 @@ def test_pixel_limit_is_configurable_on_the_command_line(corpus, tiny_model, tmp
     # EDA (its whole report takes a while: the option and the item-level limit are checked instead)
     from srgan.cli.main import build_parser
     from srgan.data.eda.analyse import analyse_pair
-    from srgan.data.eda.items import discover
+    from srgan.data.eda.items import eda_source
 
     assert build_parser().parse_args(["data", "eda", str(source), "--max-pixels", "5000"]).max_pixels == 5000
     errors = {Path(item.hr_path).name: analyse_pair(dataclasses.replace(item, max_pixels=5000), 4).error
-              for item in discover(source).items}
+              for item in eda_source(source).items}
     assert errors["plain.png"] is None and "over the limit of 5,000" in errors["wide.png"]
 
 

@@ -69,7 +69,7 @@ def display_path(path: str) -> str:
     return os.fsencode(path).decode("utf-8", "replace")
 
 
-def discover(sources: list[str]) -> tuple[list[Candidate], list[FileResult]]:
+def find_source_files(sources: list[str]) -> tuple[list[Candidate], list[FileResult]]:
     """Every file to validate, in a stable order, plus problems met while walking.
 
     Symbolic links are followed, but each folder and each file is taken once, under the first

@@ -42,7 +42,7 @@ from pathlib import Path
 from srgan import __version__
 from srgan.data.cache import CACHE_DIR
 from srgan.data.degrade import DEGRADATIONS, degrade, mod_crop
-from srgan.data.discover import Candidate, FileResult, discover, display_path
+from srgan.data.discover import Candidate, FileResult, display_path, find_source_files
 from srgan.data.manifest import (
     MANIFEST_NAME,
     PREPARE_INFO_NAME,
@@ -293,7 +293,7 @@ def prepare_dataset(config: PrepareConfig, progress: bool = True) -> PrepareSumm
     out = Path(config.out)
     params = _params(config)
     state = _check_output(out, params, config.force)
-    candidates, problems = discover(config.sources)
+    candidates, problems = find_source_files(config.sources)
     fingerprint = _fingerprint(candidates)
     if state == "done":
         recorded = json.loads((out / PREPARE_INFO_NAME).read_text(encoding="utf-8")).get("sources_fingerprint")

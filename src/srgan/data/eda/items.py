@@ -47,7 +47,7 @@ class EdaSource:
     notes: list[str] = field(default_factory=list)
 
 
-def discover(dataset_dir: str | Path) -> EdaSource:
+def eda_source(dataset_dir: str | Path) -> EdaSource:
     """Items of a prepared dataset (``manifest.csv``) or of a folder of images (recursive)."""
     root = Path(dataset_dir)
     if not root.is_dir():

@@ -28,7 +28,7 @@ from srgan.data.eda.analyse import (
     central_crops,
     default_workers,
 )
-from srgan.data.eda.items import EdaSource, discover, load_pair, select_sample
+from srgan.data.eda.items import EdaSource, eda_source, load_pair, select_sample
 from srgan.data.eda.noise import estimator_name
 from srgan.data.eda.preview import PREVIEW_CROP, configured_ops
 from srgan.data.eda.spectrum import bin_centres
@@ -219,7 +219,7 @@ def run_eda(dataset_dir: str | Path, out_dir: str | Path, sample: int | None = N
     from srgan.data.eda.preview import preview_op
 
     started = time.perf_counter()
-    source = discover(dataset_dir)
+    source = eda_source(dataset_dir)
     items = select_sample(source.items, sample, seed)
     if max_pixels is not None:
         items = [dataclasses.replace(item, max_pixels=max_pixels) for item in items]

@@ -31,7 +31,7 @@ def op_params(op: Operator) -> dict:
     return dataclasses.asdict(op)
 
 
-def _coerce(value: object, kind: type, where: str) -> object:
+def _coerce_param(value: object, kind: type, where: str) -> object:
     """YAML scalar -> the field's type; bools are refused as numbers (``amount: yes`` is a typo)."""
     if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
         return float(value)
@@ -59,7 +59,7 @@ def build_op(spec: object, where: str) -> Operator:
             continue
         if key not in valid:
             raise ConfigError(f"{where}: op {name!r} has no parameter {key!r}; valid: {', '.join(valid) or 'none'}")
-        params[key] = _coerce(value, hints[key], f"{where}: {name}.{key}")
+        params[key] = _coerce_param(value, hints[key], f"{where}: {name}.{key}")
     try:
         return cls(**params)
     except ConfigError as exc:
