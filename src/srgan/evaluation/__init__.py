@@ -2,6 +2,7 @@
 
 * :mod:`srgan.evaluation.metrics`: PSNR, SSIM, MSE, MAE (numpy, and batched torch versions for
   training validation), the VGG perceptual loss and LPIPS when their weights are available.
+* :mod:`srgan.evaluation.niqe`: NIQE, the no-reference score of ``srgan score`` (numpy/scipy).
 * :mod:`srgan.evaluation.baselines` / :mod:`srgan.evaluation.upscalers`: the models compared.
 * :mod:`srgan.evaluation.datasets`: what ``--data`` finds.
 * :mod:`srgan.evaluation.evaluate`: :func:`evaluate_models`, the call behind ``srgan evaluate``.
