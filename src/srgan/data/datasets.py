@@ -30,6 +30,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
 from srgan.data.cache import PatchCache, read_prepared_png
 from srgan.data.manifest import ManifestRow, read_manifest, read_prepare_info
 from srgan.errors import DatasetError
+from srgan.utils.image import image_to_tensor, to_unit_float
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +58,9 @@ def stream_draws(seed: int, ks: Sequence[int] | np.ndarray, count: int = 3) -> n
     return _mix64(_mix64(counters) ^ key)
 
 
-def to_tensor(array: np.ndarray) -> torch.Tensor:
-    """(H, W, C) uint8 → (C, H, W) float32 in [0, 1]."""
-    return _as_float(array.transpose(2, 0, 1))
-
-
 def _as_float(array: np.ndarray) -> torch.Tensor:
     """Channels-first array → float32 tensor: uint8 divided by 255, float kept as it is."""
-    tensor = torch.from_numpy(np.ascontiguousarray(array))
-    return tensor.float().div_(255.0) if tensor.dtype == torch.uint8 else tensor.float()
+    return to_unit_float(torch.from_numpy(np.ascontiguousarray(array)))
 
 
 def _dihedral(lr: np.ndarray, hr: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -154,9 +149,6 @@ class PairedPatchDataset(Dataset):
         """The image (manifest row of the split) that stream position ``k`` crops from."""
         epochs, positions = np.divmod(np.asarray(ks, dtype=np.int64), len(self.rows))
         return np.array([self._perm(int(e))[p] for e, p in zip(epochs, positions, strict=True)], dtype=np.int64)
-
-    def image_index(self, k: int) -> int:
-        return int(self.image_indices([k])[0])
 
     def load_pair(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """(LR, HR) uint8 (H, W, 3) arrays of image ``index``; views into the cache when it is used."""
@@ -313,13 +305,7 @@ class TrainLoader:
     def _to_float(self, tensor: torch.Tensor) -> torch.Tensor:
         if self.device is not None:
             tensor = tensor.to(self.device, non_blocking=True)
-        return tensor.float().div_(255.0) if tensor.dtype == torch.uint8 else tensor.float()
-
-
-def make_train_loader(dataset: PairedPatchDataset, batch_size: int = 16, num_workers: int = 2,
-                      **kwargs) -> TrainLoader:
-    """:class:`TrainLoader` with its defaults (the benchmark's and the training loop's entry point)."""
-    return TrainLoader(dataset, batch_size=batch_size, num_workers=num_workers, **kwargs)
+        return to_unit_float(tensor)
 
 
 class PairedImageDataset(Dataset):
@@ -338,7 +324,7 @@ class PairedImageDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         row = self.rows[index]
         lr, hr = read_prepared_png(self.root / row.lr_path), read_prepared_png(self.root / row.hr_path)
-        return {"lr": to_tensor(lr), "hr": to_tensor(hr), "path": row.hr_path}
+        return {"lr": image_to_tensor(lr), "hr": image_to_tensor(hr), "path": row.hr_path}
 
 
 def seed_worker(worker_id: int) -> None:
