@@ -214,9 +214,7 @@ def run_eda(dataset_dir: str | Path, out_dir: str | Path, sample: int | None = N
         max_pixels: refuse images declaring more pixels, before decoding (default: the
             project's limit, :data:`srgan.utils.image.DEFAULT_MAX_PIXELS`).
     """
-    from srgan.data.eda import plots
     from srgan.data.eda.html import render_html
-    from srgan.data.eda.preview import preview_op
 
     started = time.perf_counter()
     source = eda_source(dataset_dir)
@@ -228,8 +226,31 @@ def run_eda(dataset_dir: str | Path, out_dir: str | Path, sample: int | None = N
     plots_dir = out / "plots"
     plots_dir.mkdir(parents=True, exist_ok=True)
     log.info("analysing %d of %d images of %s", len(items), len(source.items), source.path)
+    results, skipped = _analysed(items, source.scale, workers, progress)
+    analysis_seconds = time.perf_counter() - started
 
-    results = analyse_all(items, source.scale, workers, progress)
+    data = _eda_data(source, items, results, skipped, sample, seed, workers)
+    _draw_plots(plots_dir, data, results, source.scale)
+    shown = seeded_shuffle(results, seed)
+    data["pairs_shown"] = _pairs_figure(plots_dir / "pairs.png", shown[:N_PAIRS], source.scale)
+    _outliers_figure(plots_dir / "outliers.png", data["outliers"], {r.item.id: r for r in results}, source.scale)
+    data["preprocessing"] = _preprocessing_section(ops, ops_source, shown[:PREVIEW_IMAGES], source.scale,
+                                                   plots_dir, seed)
+    data["images"] = [r.record for r in results]
+    data["timing"] = {"analysis_seconds": round(analysis_seconds, 2),
+                      "total_seconds": round(time.perf_counter() - started, 2)}
+    _write_csv(out / "images.csv", results)
+    (out / "eda.json").write_text(json.dumps(json_safe(data), indent=1), encoding="utf-8")
+    index = out / "index.html"
+    index.write_text(render_html(json_safe(data)), encoding="utf-8")
+    log.info("EDA of %d images in %.1f s (per-image statistics %.1f s)", len(results),
+             data["timing"]["total_seconds"], analysis_seconds)
+    return index
+
+
+def _analysed(items: list, scale: int, workers: int | None, progress: bool) -> tuple[list, list[dict]]:
+    """The per-image statistics of every item that could be read, and one entry per skipped one."""
+    results = analyse_all(items, scale, workers, progress)
     skipped = [{"id": r.item.id, "split": r.item.split, "path": printable(r.item.hr_path), "reason": r.error}
                for r in results if r.error is not None]
     results = [r for r in results if r.error is None]
@@ -239,8 +260,12 @@ def run_eda(dataset_dir: str | Path, out_dir: str | Path, sample: int | None = N
         log.warning("skipped %d of %d images (reasons above and in the report)", len(skipped), len(items))
     if not results:
         raise DatasetError(f"none of the {len(items)} images could be analysed; first: {skipped[0]['reason']}")
-    analysis_seconds = time.perf_counter() - started
+    return results, skipped
 
+
+def _eda_data(source: EdaSource, items: list, results: list, skipped: list[dict], sample: int | None, seed: int,
+              workers: int | None) -> dict:
+    """The report's numbers (``eda.json``), before the figures and the pre-processing preview."""
     notes = list(source.notes)
     notes.append(f"Spectrum, high-frequency and noise statistics use the central {ANALYSIS_CROP}x{ANALYSIS_CROP} "
                  "HR window (and its LR window) of larger images: a crop rather than a downscale, which would "
@@ -263,6 +288,12 @@ def run_eda(dataset_dir: str | Path, out_dir: str | Path, sample: int | None = N
     data["noise"] = {"hr_sigma": data["hr"]["noise_sigma"], "lr_sigma": data["lr"]["noise_sigma"],
                      "noisiest": _ranked(results, "hr_noise_sigma", largest=True, count=N_NOISIEST)}
     data["outliers"] = _outliers(results)
+    return data
+
+
+def _draw_plots(plots_dir: Path, data: dict, results: list, scale: int) -> None:
+    """Sizes, histograms, the per-image distributions, noise and, when measured, the spectrum."""
+    from srgan.data.eda import plots
 
     hr_sizes = np.array([[r.record["hr_width"], r.record["hr_height"]] for r in results], dtype=np.float64)
     lr_sizes = np.array([[r.record["lr_width"], r.record["lr_height"]] for r in results], dtype=np.float64)
@@ -286,8 +317,7 @@ def run_eda(dataset_dir: str | Path, out_dir: str | Path, sample: int | None = N
     if "spectrum" in data["resolution"]:
         spec = data["resolution"]["spectrum"]
         plots.plot_spectrum(plots_dir / "spectrum.png", np.array(spec["frequency"]), np.array(spec["hr"]),
-                            np.array(spec["lr_frequency"]), np.array(spec["lr"]), np.array(spec["bicubic"]),
-                            source.scale)
+                            np.array(spec["lr_frequency"]), np.array(spec["lr"]), np.array(spec["bicubic"]), scale)
         plots.plot_distributions(plots_dir / "resolution.png", [
             plots.Panel("energy share above the LR cut-off", _values(results, "hf_above_lr_cutoff_hr"),
                         _values(results, "hf_above_lr_cutoff_bicubic"), labels=("HR", "bicubic-upscaled LR")),
@@ -295,27 +325,15 @@ def run_eda(dataset_dir: str | Path, out_dir: str | Path, sample: int | None = N
             plots.Panel("bicubic PSNR-Y (dB)", _values(results, "bicubic_psnr_y")),
         ])
 
-    shown = seeded_shuffle(results, seed)
-    data["pairs_shown"] = _pairs_figure(plots_dir / "pairs.png", shown[:N_PAIRS], source.scale)
-    by_id = {r.item.id: r for r in results}
-    _outliers_figure(plots_dir / "outliers.png", data["outliers"], by_id, source.scale)
+
+def _preprocessing_section(ops: list, ops_source: str, shown: list, scale: int, plots_dir: Path, seed: int) -> dict:
+    """Each configured operator applied to central crops of the images shown."""
+    from srgan.data.eda.preview import preview_op
 
     crops = []
-    for result in shown[:PREVIEW_IMAGES]:
-        hr, lr, _ = load_pair(result.item, source.scale)
-        hr_crop, lr_crop = central_crops(hr, lr, source.scale, PREVIEW_CROP)
+    for result in shown:
+        hr, lr, _ = load_pair(result.item, scale)
+        hr_crop, lr_crop = central_crops(hr, lr, scale, PREVIEW_CROP)
         crops.append((result.item.id, hr_crop, lr_crop))
-    data["preprocessing"] = {"source": ops_source,
-                             "operators": [preview_op(op, i, crops, source.scale, plots_dir, seed)
-                                           for i, op in enumerate(ops, start=1)]}
-
-    data["images"] = [r.record for r in results]
-    data["timing"] = {"analysis_seconds": round(analysis_seconds, 2),
-                      "total_seconds": round(time.perf_counter() - started, 2)}
-    _write_csv(out / "images.csv", results)
-    (out / "eda.json").write_text(json.dumps(json_safe(data), indent=1), encoding="utf-8")
-    index = out / "index.html"
-    index.write_text(render_html(json_safe(data)), encoding="utf-8")
-    log.info("EDA of %d images in %.1f s (per-image statistics %.1f s)", len(results),
-             data["timing"]["total_seconds"], analysis_seconds)
-    return index
+    return {"source": ops_source,
+            "operators": [preview_op(op, i, crops, scale, plots_dir, seed) for i, op in enumerate(ops, start=1)]}
