@@ -208,70 +208,12 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIX
 
 def decode_image_bytes(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> DecodedImage:
     """Decode an image held in memory; same contract as :func:`read_image`."""
-    from PIL import Image, UnidentifiedImageError
-
-    if len(data) == 0:
-        raise ImageError("empty file (0 bytes)")
     notes: list[str] = []
-    # Our own limit replaces Pillow's global one, which warns instead of refusing below 2x.
-    Image.MAX_IMAGE_PIXELS = None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            img = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError:
-        # A known signature with a header Pillow cannot parse is a damaged file, not "not an image".
-        kind = next((name for magic, name in _SIGNATURES if data.startswith(magic)), None)
-        if kind is None:
-            raise ImageError("not an image (unrecognised format)") from None
-        raise ImageError(f"not an image (damaged {kind} header)") from None
-    except Exception as exc:  # Pillow raises many types for malformed headers
-        raise ImageError(f"not a readable image ({type(exc).__name__}: {exc})".splitlines()[0]) from None
-
-    width, height = img.size
-    if width <= 0 or height <= 0:
-        raise ImageError(f"invalid declared size {width}x{height}")
-    if max_pixels is not None and width * height > max_pixels:
-        raise ImageTooLarge(
-            f"declares {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,} "
-            "(possible decompression bomb; raise --max-pixels to allow it)"
-        )
+    img = _open_checked(data, max_pixels, notes)
     fmt = img.format or "unknown"
-    try:  # counting frames reads every frame's header (TIFF, GIF), so damage there shows up here
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow warns about (and skips) bad tags: not the user's news
-            n_frames = getattr(img, "n_frames", 1)
-    except Exception as exc:
-        raise ImageError(f"not a readable image (damaged frame list: {type(exc).__name__}: {exc})"
-                         .splitlines()[0]) from None
-    if n_frames > 1:
-        notes.append(f"{n_frames} frames: only the first is used")
     icc_profile = img.info.get("icc_profile")
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            orientation = int(img.getexif().get(0x0112, 1))
-    except Exception:
-        orientation = 1
-    if orientation not in range(1, 9):
-        notes.append(f"invalid EXIF orientation {orientation} ignored")
-        orientation = 1
-    if orientation != 1:
-        notes.append(f"EXIF orientation {orientation} applied")
-
-    bits = None
-    if fmt == "PNG":
-        # Pillow decodes a PNG cut after its last pixel row, or with damaged pixel data, without
-        # complaint: the chunk checksums and the IEND chunk say whether the file is whole.
-        _check_png_chunks(data)
-        bits = _png_bit_depth(data[:32])
-    elif fmt == "TIFF":
-        try:
-            per_sample = img.tag_v2.get(258)
-            bits = max(per_sample) if isinstance(per_sample, tuple) else per_sample
-        except Exception:
-            bits = None
+    orientation = _orientation(img, notes)
+    bits = _declared_bit_depth(img, data, fmt)
     try:
         if bits == 16 and img.mode not in ("I;16", "I;16B", "I;16L", "I"):
             # Pillow would cut 16-bit colour to 8 bits: let OpenCV keep all of them.
@@ -293,6 +235,79 @@ def decode_image_bytes(data: bytes, max_pixels: int | None = DEFAULT_MAX_PIXELS)
     if array.size == 0:
         raise ImageError("image has no pixels")
     return DecodedImage(pixels=array, format=fmt, icc_profile=icc_profile, notes=notes)
+
+
+def _open_checked(data: bytes, max_pixels: int | None, notes: list[str]):
+    """The Pillow image of ``data``, its header read and checked (size limit, frames) before any
+    pixel is decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    if len(data) == 0:
+        raise ImageError("empty file (0 bytes)")
+    # Our own limit replaces Pillow's global one, which warns instead of refusing below 2x.
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        # A known signature with a header Pillow cannot parse is a damaged file, not "not an image".
+        kind = next((name for magic, name in _SIGNATURES if data.startswith(magic)), None)
+        if kind is None:
+            raise ImageError("not an image (unrecognised format)") from None
+        raise ImageError(f"not an image (damaged {kind} header)") from None
+    except Exception as exc:  # Pillow raises many types for malformed headers
+        raise ImageError(f"not a readable image ({type(exc).__name__}: {exc})".splitlines()[0]) from None
+    width, height = img.size
+    if width <= 0 or height <= 0:
+        raise ImageError(f"invalid declared size {width}x{height}")
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageTooLarge(
+            f"declares {width}x{height} = {width * height:,} pixels, over the limit of {max_pixels:,} "
+            "(possible decompression bomb; raise --max-pixels to allow it)"
+        )
+    try:  # counting frames reads every frame's header (TIFF, GIF), so damage there shows up here
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow warns about (and skips) bad tags: not the user's news
+            n_frames = getattr(img, "n_frames", 1)
+    except Exception as exc:
+        raise ImageError(f"not a readable image (damaged frame list: {type(exc).__name__}: {exc})"
+                         .splitlines()[0]) from None
+    if n_frames > 1:
+        notes.append(f"{n_frames} frames: only the first is used")
+    return img
+
+
+def _orientation(img, notes: list[str]) -> int:
+    """The EXIF orientation (1..8) to apply; 1 when absent or invalid (with a note)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            orientation = int(img.getexif().get(0x0112, 1))
+    except Exception:
+        orientation = 1
+    if orientation not in range(1, 9):
+        notes.append(f"invalid EXIF orientation {orientation} ignored")
+        orientation = 1
+    if orientation != 1:
+        notes.append(f"EXIF orientation {orientation} applied")
+    return orientation
+
+
+def _declared_bit_depth(img, data: bytes, fmt: str) -> int | None:
+    """Bits per sample a PNG or TIFF declares (None for other formats); a damaged PNG is refused."""
+    if fmt == "PNG":
+        # Pillow decodes a PNG cut after its last pixel row, or with damaged pixel data, without
+        # complaint: the chunk checksums and the IEND chunk say whether the file is whole.
+        _check_png_chunks(data)
+        return _png_bit_depth(data[:32])
+    if fmt == "TIFF":
+        try:
+            per_sample = img.tag_v2.get(258)
+            return max(per_sample) if isinstance(per_sample, tuple) else per_sample
+        except Exception:
+            return None
+    return None
 
 
 def to_rgb8(image: DecodedImage | np.ndarray, notes: list[str] | None = None) -> np.ndarray:
