@@ -100,21 +100,8 @@ def create_app(config: WebConfig, upscalers: dict | None = None) -> FastAPI:
     @app.post("/api/upscale")
     async def upscale(request: Request, model: str | None = None, scale: float | None = None,
                       filename: str = "image") -> FileResponse:
-        name = model or next(iter(upscalers))
-        if name not in upscalers:
-            raise HTTPException(400, f"unknown model {name!r}; choose one of {', '.join(upscalers)}")
-        upscaler = upscalers[name]
-        outscale = float(upscaler.scale if scale is None else scale)
-        if not 0 < outscale <= config.max_outscale:
-            raise HTTPException(400, f"scale must be in (0, {config.max_outscale:g}], not {outscale:g}")
+        upscaler, outscale = check_request(request, upscalers, model, scale, config)
         stem = check_filename(filename)
-        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if not content_type.startswith("image/"):
-            raise HTTPException(415, f"send an image (Content-Type image/...), not {content_type or 'nothing'}")
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > config.max_upload_bytes:
-            raise HTTPException(413, too_big_message(int(declared), config.max_upload_bytes))
-
         folder = Path(tempfile.mkdtemp(prefix="req-", dir=work_root))
         cleanup = BackgroundTask(shutil.rmtree, folder, ignore_errors=True)
         try:
@@ -133,6 +120,26 @@ def create_app(config: WebConfig, upscalers: dict | None = None) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def check_request(request: Request, upscalers: dict, model: str | None, scale: float | None,
+                  config: WebConfig) -> tuple[object, float]:
+    """The upscaler and output scale an upload asks for, refused (4xx) before its body is read:
+    unknown model, scale out of range, not an image, declared larger than the upload limit."""
+    name = model or next(iter(upscalers))
+    if name not in upscalers:
+        raise HTTPException(400, f"unknown model {name!r}; choose one of {', '.join(upscalers)}")
+    upscaler = upscalers[name]
+    outscale = float(upscaler.scale if scale is None else scale)
+    if not 0 < outscale <= config.max_outscale:
+        raise HTTPException(400, f"scale must be in (0, {config.max_outscale:g}], not {outscale:g}")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not content_type.startswith("image/"):
+        raise HTTPException(415, f"send an image (Content-Type image/...), not {content_type or 'nothing'}")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > config.max_upload_bytes:
+        raise HTTPException(413, too_big_message(int(declared), config.max_upload_bytes))
+    return upscaler, outscale
 
 
 def model_label(spec: str) -> str:
