@@ -13,14 +13,7 @@ Only the numpy metrics are imported here; the rest (torch, matplotlib) loads on 
 
 from srgan.evaluation.metrics import mae, mse, psnr, ssim
 
-__all__ = ["evaluate", "evaluate_models", "mae", "mse", "psnr", "ssim"]
-
-
-def evaluate(config) -> dict:
-    """See :func:`srgan.evaluation.evaluate.evaluate` (``config``: an ``EvalConfig``)."""
-    from srgan.evaluation.evaluate import evaluate as run
-
-    return run(config)
+__all__ = ["evaluate_models", "mae", "mse", "psnr", "ssim"]
 
 
 def evaluate_models(*args, **kwargs) -> dict:
