@@ -136,13 +136,18 @@ def _ssim_channel(a: np.ndarray, b: np.ndarray) -> float:
     def filt(x: np.ndarray) -> np.ndarray:
         return cv2.filter2D(x, -1, window)[pad:-pad, pad:-pad]
 
+    return float(ssim_map(filt, a, b).mean())
+
+
+def ssim_map(filt, a, b):
+    """The SSIM map of ``a`` and ``b`` (numpy arrays or torch tensors, on 0..255) given ``filt``,
+    the Gaussian window's filter over the valid region: one formula for both versions."""
     mu_a, mu_b = filt(a), filt(b)
     mu_a2, mu_b2, mu_ab = mu_a**2, mu_b**2, mu_a * mu_b
     var_a = filt(a * a) - mu_a2
     var_b = filt(b * b) - mu_b2
     cov = filt(a * b) - mu_ab
-    ssim_map = ((2 * mu_ab + SSIM_C1) * (2 * cov + SSIM_C2)) / ((mu_a2 + mu_b2 + SSIM_C1) * (var_a + var_b + SSIM_C2))
-    return float(ssim_map.mean())
+    return ((2 * mu_ab + SSIM_C1) * (2 * cov + SSIM_C2)) / ((mu_a2 + mu_b2 + SSIM_C1) * (var_a + var_b + SSIM_C2))
 
 
 def ssim(sr: np.ndarray, hr: np.ndarray, crop_border: int = 0, y_only: bool = True) -> float:
@@ -226,13 +231,7 @@ def ssim_torch(sr: torch.Tensor, hr: torch.Tensor, crop_border: int = 0, y_only:
     def filt(x: torch.Tensor) -> torch.Tensor:  # valid region: no padding
         return F.conv2d(x, window, groups=channels)
 
-    mu_a, mu_b = filt(a), filt(b)
-    mu_a2, mu_b2, mu_ab = mu_a**2, mu_b**2, mu_a * mu_b
-    var_a = filt(a * a) - mu_a2
-    var_b = filt(b * b) - mu_b2
-    cov = filt(a * b) - mu_ab
-    ssim_map = ((2 * mu_ab + SSIM_C1) * (2 * cov + SSIM_C2)) / ((mu_a2 + mu_b2 + SSIM_C1) * (var_a + var_b + SSIM_C2))
-    return ssim_map.mean(dim=(1, 2, 3))  # mean over pixels, then channels (equal sizes)
+    return ssim_map(filt, a, b).mean(dim=(1, 2, 3))  # mean over pixels, then channels (equal sizes)
 
 
 # ------------------------------------------------------------------------------- learned metrics
