@@ -1,8 +1,8 @@
 """Classical upscalers, wrapped as "models" so they sit in the same tables as the networks.
 
-Every model in an evaluation (these baselines and :class:`GeneratorModel`) has the same small
-interface: ``name``, ``kind``, ``scale`` and ``upscale(lr) -> sr``, where ``lr`` is an
-``(h, w, C)`` uint8 array with ``C`` = 1 (grey) or 3 (RGB) and ``sr`` is ``(h*s, w*s, C)``
+Every model in an evaluation (these baselines and the networks,
+:class:`~srgan.evaluation.upscalers.NetworkModel`) has the same small interface: ``name``,
+``kind``, ``scale`` and ``upscale(lr) -> sr``, where ``lr`` is an ``(h, w, C)`` uint8 array with ``C`` = 1 (grey) or 3 (RGB) and ``sr`` is ``(h*s, w*s, C)``
 uint8, with the same number of channels.
 
 * ``bicubic``: MATLAB's ``imresize`` (Keys a = -0.5), the row every SR paper reports.
