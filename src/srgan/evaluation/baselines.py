@@ -2,8 +2,9 @@
 
 Every model in an evaluation (these baselines and the networks,
 :class:`~srgan.evaluation.upscalers.NetworkModel`) has the same small interface: ``name``,
-``kind``, ``scale`` and ``upscale(lr) -> sr``, where ``lr`` is an ``(h, w, C)`` uint8 array with ``C`` = 1 (grey) or 3 (RGB) and ``sr`` is ``(h*s, w*s, C)``
-uint8, with the same number of channels.
+``kind``, ``scale`` and ``upscale(lr) -> sr``, where ``lr`` is an ``(h, w, C)`` uint8 array
+with ``C`` = 1 (grey) or 3 (RGB) and ``sr`` is ``(h*s, w*s, C)`` uint8, with the same number
+of channels.
 
 * ``bicubic``: MATLAB's ``imresize`` (Keys a = -0.5), the row every SR paper reports.
 * ``lanczos``: Pillow's Lanczos-3.
