@@ -42,15 +42,18 @@ class TilePlan:
     """How every image is cut into tiles, decided once (:meth:`resolve`) and passed down as is.
 
     ``tile`` is the tile side in input pixels, 0 for the whole image as one tile; ``overlap`` the
-    input pixels neighbouring tiles share; ``margin`` the blend margin of the module docstring.
+    input pixels neighbouring tiles share; ``margin`` the blend margin of the module docstring;
+    ``align``: tiles start on multiples of it, as window-attention networks (SwinIR, HAT) need to
+    compute what they compute on the whole image (their windows are anchored at the input's corner).
     """
 
     tile: int
     overlap: int
     margin: int
+    align: int = 1
 
     @classmethod
-    def resolve(cls, tile: int | None, radius: int, overlap: int | None = None) -> TilePlan:
+    def resolve(cls, tile: int | None, radius: int, overlap: int | None = None, align: int = 1) -> TilePlan:
         """The plan for a network of receptive ``radius``: ``tile`` None means :data:`DEFAULT_TILE`,
         0 the whole image; ``overlap`` None means the receptive field ``2 * radius + 1`` (capped at
         half a tile), which makes tiling exact. A smaller overlap feathers the seams instead."""
@@ -58,13 +61,15 @@ class TilePlan:
         if tile < 0:
             raise SrganError(f"--tile must be 0 (no tiling) or positive, not {tile}")
         if tile == 0:
-            return cls(0, 0, 0)
+            return cls(0, 0, 0, align)
+        if align > 1 and tile < 2 * align:
+            raise SrganError(f"--tile must be at least {2 * align} for this model (its windows are {align} pixels)")
         reach = 2 * radius + 1
         overlap = min(reach, tile // 2) if overlap is None else overlap
         if not 0 <= overlap < tile:
             raise SrganError(f"--tile-overlap must be between 0 and --tile - 1 ({tile - 1}), not {overlap}")
         # Exact when the overlap holds the whole receptive field; else a quarter of it is dropped.
-        return cls(tile, overlap, radius if overlap >= reach else overlap // 4)
+        return cls(tile, overlap, radius if overlap >= reach else overlap // 4, align)
 
     @property
     def whole(self) -> bool:
@@ -72,9 +77,19 @@ class TilePlan:
 
     def grid(self, height: int, width: int) -> tuple[int, int, list[int], list[int]]:
         """``(tile_h, tile_w, row starts, column starts)`` for an image of this size."""
-        tile_h = self.tile if 0 < self.tile < height else height
-        tile_w = self.tile if 0 < self.tile < width else width
-        return tile_h, tile_w, tile_starts(height, tile_h, self.overlap), tile_starts(width, tile_w, self.overlap)
+        tile_h, ys = self._axis(height)
+        tile_w, xs = self._axis(width)
+        return tile_h, tile_w, ys, xs
+
+    def _axis(self, length: int) -> tuple[int, list[int]]:
+        """Tile size and starts along one axis. With ``align`` > 1 the tile is shortened (by less
+        than ``align``) to the length's remainder and the stride to a multiple, so every start,
+        the last (flush with the end) included, is a multiple of ``align``."""
+        if not 0 < self.tile < length:
+            return length, [0]
+        tile = self.tile - (self.tile - length) % self.align
+        stride = max((tile - self.overlap) // self.align * self.align, self.align)
+        return tile, tile_starts(length, tile, tile - stride)
 
     def count(self, height: int, width: int) -> int:
         """How many tiles an image of this size takes (for progress bars)."""
