@@ -12,7 +12,9 @@ constructor's keyword arguments). Both travel with the weights:
 
 :func:`load_generator` takes a shipped model name (``srresnet_x4``, ``srgan_x4``, ``default``),
 a ``.safetensors`` file or a checkpoint, and returns the network in eval mode plus its
-:class:`GeneratorInfo`.
+:class:`GeneratorInfo`. A file that is neither of srgan's formats falls through to
+:mod:`srgan.models.community`: the community's ``.pth``/``.safetensors`` models (ESRGAN,
+Real-ESRGAN, SwinIR, HAT, ...), recognised by spandrel from tensors read just as safely.
 """
 
 from __future__ import annotations
@@ -39,13 +41,31 @@ SAFETENSORS_FORMAT = "srgan-generator-v1"
 
 @dataclass
 class GeneratorInfo:
-    """What a loaded generator is and where it came from."""
+    """What a loaded generator is and where it came from, and what the Upscaler must know to run it.
+
+    ``arch`` is a key of :data:`ARCHS`, or ``spandrel:ID`` for a community model. ``pad_multiple``:
+    tiles start on multiples of it (window-attention models); ``min_size``: the smallest input
+    side it runs on; ``supports_half`` / ``supports_bf16``: fp16 / bf16 give correct images (spandrel
+    marks some architectures unsafe: NaN or black output); ``receptive_radius``: input pixels an
+    output pixel depends on, measured for community models (None there: no finite one was found);
+    None for srgan's own, whose radius is read from their convolutions.
+    """
 
     name: str
     arch: str
     model_args: dict
     source: str
     metadata: dict = field(default_factory=dict)
+    pad_multiple: int = 1
+    min_size: int = 0
+    supports_half: bool = True
+    supports_bf16: bool = True
+    receptive_radius: int | None = None
+
+    @property
+    def community(self) -> bool:
+        """A model loaded through spandrel (not one of srgan's formats)."""
+        return self.arch.startswith("spandrel:")
 
     @property
     def scale(self) -> int:
@@ -92,7 +112,19 @@ def save_generator(model: nn.Module, path: str | Path, arch: str, model_args: di
 
 
 def read_generator_weights(spec: str | Path, prefer_ema: bool = True) -> tuple[dict, GeneratorInfo]:
-    """State dict (float32) and description of a shipped name, safetensors file or checkpoint."""
+    """State dict (float32) and description of a shipped name, safetensors file, checkpoint, or
+    community model file (its architecture recognised by spandrel, no receptive radius yet)."""
+    state, info, path = _read_weights(spec, prefer_ema)
+    if info is None:
+        from srgan.models.community import describe
+
+        _, info = describe(state, str(path), path.stem)
+    return state, info
+
+
+def _read_weights(spec: str | Path, prefer_ema: bool) -> tuple[dict, GeneratorInfo | None, Path]:
+    """``(state, info, path)``; ``info`` is None for a file in neither of srgan's formats, whose
+    ``state`` is then the community model's tensors (:func:`~srgan.models.community.community_state_dict`)."""
     spec_str = str(spec)
     name = spec_str
     if spec_str in SHIPPED_MODELS:
@@ -114,20 +146,24 @@ def read_generator_weights(spec: str | Path, prefer_ema: bool = True) -> tuple[d
                 state = {k: fh.get_tensor(k) for k in fh.keys()}
         except Exception as exc:
             raise WeightsError(f"cannot read {path}: {str(exc).splitlines()[0]}") from None
-        if meta.get("format") != SAFETENSORS_FORMAT:
-            raise WeightsError(f"{path} is not an srgan generator file (no '{SAFETENSORS_FORMAT}' metadata)")
+        if meta.get("format") != SAFETENSORS_FORMAT:  # no srgan metadata: a community model?
+            from srgan.models.community import community_state_dict
+
+            return community_state_dict(state, str(path), prefer_ema), None, path
         arch, model_args = meta["arch"], json.loads(meta["model_args"])
     else:
         ckpt = safe_torch_load(path, "model file", WeightsError)
         if not isinstance(ckpt, dict) or "net_g" not in ckpt or "arch" not in ckpt:
-            raise WeightsError(f"{path} is not an srgan checkpoint (no 'arch'/'net_g')")
+            from srgan.models.community import community_state_dict
+
+            return community_state_dict(ckpt, str(path), prefer_ema), None, path
         arch, model_args = ckpt["arch"], dict(ckpt["model_args"])
         ema = ckpt.get("ema")
         use_ema = prefer_ema and isinstance(ema, dict) and ema.get("module") is not None
         state = ema["module"] if use_ema else ckpt["net_g"]
         meta = {"iteration": str(ckpt.get("iteration", "")), "weights": "ema" if use_ema else "raw"}
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
-    return state, GeneratorInfo(name=name, arch=arch, model_args=model_args, source=str(path), metadata=meta)
+    return state, GeneratorInfo(name=name, arch=arch, model_args=model_args, source=str(path), metadata=meta), path
 
 
 def load_generator(spec: str | Path, device: str | torch.device = "cpu", prefer_ema: bool = True,
@@ -140,7 +176,11 @@ def load_generator(spec: str | Path, device: str | torch.device = "cpu", prefer_
     """
     if perception is not None:
         return load_interpolated(float(perception), device=device)
-    state, info = read_generator_weights(spec, prefer_ema=prefer_ema)
+    state, info, path = _read_weights(spec, prefer_ema=prefer_ema)
+    if info is None:  # a community model, built by spandrel
+        from srgan.models.community import load_community
+
+        return load_community(state, str(path), path.stem, device=device)
     model = build_generator(info.arch, **info.model_args)
     try:
         model.load_state_dict(state)
