@@ -10,6 +10,12 @@ and for the memory-mapped cache, a DataLoader with ``--workers`` workers is time
 printed alongside, since other processes compete for the same cores; so is the CPU time the
 loader spends per pair (main process + workers, from /proc), which does not depend on that load,
 and the rate it implies when the loader has ``min(nproc, workers + 1)`` cores to itself.
+
+The ``realistic`` loaders make each LR patch on the fly from its HR patch with Real-ESRGAN's
+second-order degradation (``data.degradation: realistic``, :mod:`srgan.data.realistic`), the
+``-usm`` one with sharpened HR targets too. Before the loaders, the degradation alone is timed in
+this process on one core: ``degrade()`` of a bare 96x96 HR patch, of the 160x160 window the
+dataset degrades for it (8 LR pixels of context), and ``crop_batch`` of 16 such pairs.
 """
 
 from __future__ import annotations
@@ -90,6 +96,8 @@ LOADERS = {
     "plain": "TrainLoader, PNG decoding",
     "cache": "TrainLoader, patch cache",
     "cache-dataloader": "torch DataLoader + StreamSampler, default collate, patch cache",
+    "realistic": "TrainLoader, patch cache, realistic degradation on the fly",
+    "realistic-usm": "TrainLoader, patch cache, realistic degradation + USM targets",
 }
 
 
@@ -98,7 +106,13 @@ def make_loader(dataset_dir: Path, name: str, workers: int, batch: int):
 
     from srgan.data.datasets import PairedPatchDataset, StreamSampler, TrainLoader, seed_worker
 
-    data = PairedPatchDataset(dataset_dir, "train", hr_patch=96, seed=0, use_cache=name != "plain")
+    degradation = None
+    if name.startswith("realistic"):
+        from srgan.data.realistic import load_degradation_config
+
+        degradation = load_degradation_config("realesrgan")
+    data = PairedPatchDataset(dataset_dir, "train", hr_patch=96, seed=0, use_cache=name != "plain",
+                              degradation=degradation, usm_target=name.endswith("-usm"))
     if name == "cache-dataloader":
         return DataLoader(data, batch_size=batch, sampler=StreamSampler(), num_workers=workers,
                           worker_init_fn=seed_worker, persistent_workers=workers > 0,
@@ -129,6 +143,32 @@ def measure(dataset_dir: Path, name: str, workers: int, batch: int, seconds: flo
     return rates, costs
 
 
+def time_degradation(dataset_dir: Path, batch: int, seconds: float) -> None:
+    """One core, this process: CPU ms per pair and pairs per CPU second of the degradation alone."""
+    import cv2
+
+    from srgan.data.datasets import PairedPatchDataset
+    from srgan.data.realistic import degrade, load_degradation_config
+
+    cv2.setNumThreads(0)  # one core, like a loader worker
+    config = load_degradation_config("realesrgan")
+    data = PairedPatchDataset(dataset_dir, "train", hr_patch=96, seed=0, use_cache=True, degradation=config)
+    hr = data.load_pair(0)[1]
+    cases = {"degrade(), bare 96x96 HR patch": (lambda i: degrade(hr[:96, :96], np.random.default_rng(i), config, 4), 1),
+             "degrade(), 160x160 window (context 8)": (
+                 lambda i: degrade(hr[:160, :160], np.random.default_rng(i), config, 4), 1),
+             f"crop_batch of {batch} (window, degrade, crop, flip)": (
+                 lambda i: data.crop_batch(range(i * batch, (i + 1) * batch)), batch)}
+    for what, (run, pairs) in cases.items():
+        run(0)  # imports, kernel grids
+        count, start = 0, time.process_time()
+        while time.process_time() - start < seconds:
+            run(count)
+            count += 1
+        cpu = (time.process_time() - start) / (count * pairs)
+        print(f"realistic degradation: {cpu * 1e3:6.2f} CPU ms/pair = {1 / cpu:6.0f} pairs per CPU second  {what}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "srgan-loader-bench")
@@ -145,6 +185,8 @@ def main() -> None:
     torch.set_num_threads(1)
     dataset = prepare(args.work)
     print(f"nproc {os.cpu_count()}, {load_text()}; DataLoader workers {args.workers}, batch {args.batch}")
+    if not args.only or any(name.startswith("realistic") for name in args.only):
+        time_degradation(dataset, args.batch, args.seconds)
     for name, what in LOADERS.items():
         if args.only and name not in args.only:
             continue

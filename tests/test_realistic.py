@@ -10,6 +10,7 @@ import math
 import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from conftest import synthetic_image
@@ -285,3 +286,132 @@ def test_window_reflects_outside_the_image():
     np.testing.assert_array_equal(inside, image[1:4, 2:5])
     edge = R.window(image, -2, -1, 5, 4)
     np.testing.assert_array_equal(edge, np.pad(image, ((2, 0), (1, 0), (0, 0)), mode="reflect")[:5, :4])
+
+
+# ----------------------------------------------------------------------------- training data
+
+
+def realistic_dataset(root, seed: int = 0, config: R.RealisticDegradationConfig | None = None, **kwargs):
+    from srgan.data.datasets import PairedPatchDataset
+
+    kwargs = {"hr_patch": 48, "use_cache": False} | kwargs
+    return PairedPatchDataset(root, seed=seed, degradation=config or R.RealisticDegradationConfig(), **kwargs)
+
+
+def test_realistic_patches_have_the_contract_shapes_and_the_prepared_hr(prepared_dataset):
+    from srgan.data.datasets import PairedPatchDataset
+
+    dataset = realistic_dataset(prepared_dataset, seed=4)
+    lr, hr, paths = dataset.crop_batch(range(6))
+    assert lr.shape == (6, 3, 12, 12) and hr.shape == (6, 3, 48, 48) and lr.dtype == hr.dtype == np.uint8
+    prepared = PairedPatchDataset(prepared_dataset, hr_patch=48, seed=4, use_cache=False)
+    prepared_lr, prepared_hr, prepared_paths = prepared.crop_batch(range(6))
+    # Same stream draws (image, crop, symmetry): the HR patch is the prepared one; the LR is new.
+    np.testing.assert_array_equal(hr, prepared_hr)
+    assert paths == prepared_paths and not np.array_equal(lr, prepared_lr)
+    item = dataset[0]
+    assert item["lr"].shape == (3, 12, 12) and item["lr"].dtype == torch.float32
+
+
+def test_realistic_lr_is_aligned_with_its_hr_patch(prepared_dataset):
+    """With nothing random left but an area resize and JPEG at quality 100, the LR patch made
+    with context is the area-downsampled HR patch: the window and the crop line up. (Compared
+    on luma: JPEG's 4:2:0 chroma subsampling blurs the test images' colour noise even at 100.)"""
+    from srgan.data.degrade import downsample_area
+
+    base = fixed_config()
+    config = dataclasses.replace(base, first=dataclasses.replace(base.first, jpeg_quality=(100, 100)),
+                                 second=dataclasses.replace(base.second, jpeg_quality=(100, 100)))
+    lr, hr, _ = realistic_dataset(prepared_dataset, seed=5, config=config).crop_batch(range(12))
+
+    def luma(chw: np.ndarray) -> np.ndarray:
+        return cv2.cvtColor(np.ascontiguousarray(chw.transpose(1, 2, 0)), cv2.COLOR_RGB2GRAY).astype(float)
+
+    for i in range(12):
+        made = luma(lr[i])
+        expected = luma(downsample_area(np.ascontiguousarray(hr[i].transpose(1, 2, 0)), 4).transpose(2, 0, 1))
+        error = np.abs(made - expected).mean()
+        shifted = min(np.abs(made[1:] - expected[:-1]).mean(), np.abs(made[:, 1:] - expected[:, :-1]).mean())
+        assert error < 4.0 and error < shifted / 3, (i, error, shifted)
+
+
+def test_realistic_stream_is_a_pure_function_of_seed_and_position(prepared_dataset):
+    a, b = realistic_dataset(prepared_dataset, seed=6), realistic_dataset(prepared_dataset, seed=6)
+    lr_a, hr_a, _ = a.crop_batch(range(8))
+    lr_b, hr_b, _ = b.crop_batch(range(8))
+    assert lr_a.tobytes() == lr_b.tobytes() and hr_a.tobytes() == hr_b.tobytes()
+    # Any order of access, any batching gives sample k the same pair.
+    shuffled = [5, 0, 7, 3]
+    lr_s, hr_s, _ = b.crop_batch(shuffled)
+    np.testing.assert_array_equal(lr_s, lr_a[shuffled])
+    np.testing.assert_array_equal(b.crop_batch([7])[0][0], lr_a[7])
+    other = realistic_dataset(prepared_dataset, seed=7).crop_batch(range(8))[0]
+    assert not np.array_equal(other, lr_a)
+
+
+def test_realistic_stream_independent_of_workers_and_cache(prepared_dataset, tmp_path):
+    """Also: workers forked after this process ran OpenCV's thread pool (the expected batches)
+    start (they used to hang in seed_worker's cv2.setNumThreads(1))."""
+    import shutil
+
+    from srgan.data.cache import build_cache
+    from srgan.data.datasets import TrainLoader
+
+    root = tmp_path / "dataset"
+    shutil.copytree(prepared_dataset, root)
+    plain = realistic_dataset(root, seed=8)
+    expected = [plain.crop_batch(range(i * 4, i * 4 + 4)) for i in range(3)]
+    build_cache(root, ("train",), progress=False)
+    cached = realistic_dataset(root, seed=8, use_cache=True)
+    assert cached.cache is not None
+    for workers in (0, 2):
+        loader = iter(TrainLoader(cached, batch_size=4, num_workers=workers, prefetch_factor=1))
+        for (lr, hr, _), batch in zip(expected, (next(loader) for _ in range(3)), strict=True):
+            assert torch.equal(batch["lr"], torch.from_numpy(lr).float() / 255)
+            assert torch.equal(batch["hr"], torch.from_numpy(hr).float() / 255)
+        del loader
+
+
+def test_usm_targets_are_sharpened_hr_windows(prepared_dataset):
+    from srgan.data.datasets import PairedPatchDataset, stream_draws
+
+    plain = PairedPatchDataset(prepared_dataset, hr_patch=48, seed=9, augment=False, use_cache=False)
+    sharp = PairedPatchDataset(prepared_dataset, hr_patch=48, seed=9, augment=False, use_cache=False,
+                               usm_target=True)
+    lr, hr, _ = plain.crop_batch(range(4))
+    sharp_lr, sharp_hr, _ = sharp.crop_batch(range(4))
+    np.testing.assert_array_equal(sharp_lr, lr)  # prepared LR, untouched
+    assert not np.array_equal(sharp_hr, hr)
+    # Each target is the crop of the sharpened whole image (the window's context covers the
+    # USM window's reach; the soft mask's second blur reaches further: 1 grey level at most),
+    # at the crop position the stream drew for the plain HR patch.
+    draws = stream_draws(9, range(4))
+    for i, index in enumerate(plain.image_indices(range(4)).tolist()):
+        image_lr, image_hr = plain.load_pair(index)
+        top = int(draws[i, 0] % np.uint64(image_lr.shape[0] - 12 + 1)) * 4
+        left = int(draws[i, 1] % np.uint64(image_lr.shape[1] - 12 + 1)) * 4
+        np.testing.assert_array_equal(hr[i].transpose(1, 2, 0), image_hr[top:top + 48, left:left + 48])
+        whole = R.to_uint8(R.usm_sharpen(image_hr.astype(np.float32) / 255))[top:top + 48, left:left + 48]
+        assert np.abs(sharp_hr[i].transpose(1, 2, 0).astype(int) - whole).max() <= 1
+    realistic = realistic_dataset(prepared_dataset, seed=9, usm_target=True, augment=False)
+    r_lr, r_hr, _ = realistic.crop_batch(range(4))
+    assert np.abs(r_hr.astype(int) - sharp_hr).max() <= 1  # the same sharpened targets; LR made from them
+    assert r_lr.shape == (4, 3, 12, 12)
+
+
+def test_training_config_fields(prepared_dataset, tmp_path):
+    from srgan.training.config import load_config
+
+    base = [f"data.root={prepared_dataset}"]
+    assert load_config(None, base).data.realistic_config() is None
+    config = load_config(None, base + ["data.degradation=realistic", "data.usm_target=true"])
+    assert config.data.realistic_config() == R.RealisticDegradationConfig() and config.data.usm_target
+    with pytest.raises(ConfigError, match="data.degradation must be one of prepared, realistic"):
+        load_config(None, base + ["data.degradation=jpeg"])
+    with pytest.raises(ConfigError, match="data.degradation_config is set but data.degradation is 'prepared'"):
+        load_config(None, base + ["data.degradation_config=realesrgan"])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("second: {blur_prob: 2}\n")
+    with pytest.raises(ConfigError, match="second.blur_prob must be a probability") as info:
+        load_config(None, base + ["data.degradation=realistic", f"data.degradation_config={bad}"])
+    assert "\n" not in str(info.value)

@@ -12,6 +12,10 @@ come from a counter-based hash of ``(seed, k)`` (:func:`stream_draws`). So the s
 whatever the number of workers or the batch size, and resuming at iteration ``i`` continues it
 exactly (start at ``k = i * batch``).
 
+With a realistic degradation (:mod:`srgan.data.realistic`), the LR patch is made on the fly from
+the HR patch and ``context`` LR pixels of image around it, with a numpy Generator seeded from
+``(seed, k)``: still a pure function of ``(seed, k)``. Only HR images are read then.
+
 Speed: :meth:`PairedPatchDataset.crop_batch` cuts a whole batch in one call (one Python loop of
 slicing, no per-item tensors), and :class:`TrainLoader` has each worker send that batch as uint8
 in one shared-memory block, 4x less than float32, converted to float32 on the receiving side.
@@ -22,6 +26,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -32,11 +37,17 @@ from srgan.data.manifest import ManifestRow, read_manifest, read_prepare_info
 from srgan.errors import DatasetError
 from srgan.utils.image import image_to_tensor, to_unit_float
 
+if TYPE_CHECKING:
+    from srgan.data.realistic import RealisticDegradationConfig
+
 log = logging.getLogger(__name__)
 
 OnlineAugment = Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
 _M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+#: Third word of the degradation generator's seed ``[seed, k, 1]``: a stream of its own, apart
+#: from the ``online`` pipeline's ``[seed, k]``.
+_DEGRADE_STREAM = 1
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -99,13 +110,20 @@ class PairedPatchDataset(Dataset):
             seeded with ``(seed, k)``. Default: None.
         use_cache: read images from the memory-mapped cache (``srgan data cache``) instead of
             decoding PNGs. Default (None): use it when an up-to-date one exists.
+        degradation: make each LR patch on the fly from its HR patch with this realistic
+            degradation (:func:`srgan.data.realistic.load_degradation_config`) instead of
+            cropping the stored LR image. Default: None (the prepared LR).
+        usm_target: HR targets unsharp-masked as Real-ESRGAN's ``gt_usm`` (parameters from the
+            degradation's ``usm`` section, else the published ones); with a degradation the LR
+            is made from the sharpened HR too, as published. Default: False.
 
     Index ``k`` is a position in the endless stream: use :class:`TrainLoader` (fast), or a
     DataLoader with :class:`StreamSampler`. ``len()`` is the number of images.
     """
 
     def __init__(self, root: str | Path, split: str = "train", hr_patch: int = 96, seed: int = 0,
-                 augment: bool = True, online: OnlineAugment | None = None, use_cache: bool | None = None) -> None:
+                 augment: bool = True, online: OnlineAugment | None = None, use_cache: bool | None = None,
+                 degradation: RealisticDegradationConfig | None = None, usm_target: bool = False) -> None:
         self.root = Path(root)
         info = read_prepare_info(self.root)
         self.scale = int(info["scale"])
@@ -120,6 +138,7 @@ class PairedPatchDataset(Dataset):
             raise DatasetError(f"{len(small)} image(s) of split {split!r} are smaller than the HR patch {hr_patch} "
                                f"(e.g. {small[0]}); use a smaller patch or prepare with --hr-patch {hr_patch}")
         self.seed, self.augment, self.online = seed, augment, online
+        self.degradation, self.usm_target = degradation, usm_target
         self.cache: PatchCache | None = None
         if use_cache is not False:
             if PatchCache.exists(self.root, split):
@@ -157,21 +176,59 @@ class PairedPatchDataset(Dataset):
         row = self.rows[index]
         return read_prepared_png(self.root / row.lr_path), read_prepared_png(self.root / row.hr_path)
 
+    def _load(self, index: int) -> tuple[np.ndarray | None, np.ndarray]:
+        """What cropping needs: (LR, HR), or (None, HR) when LR is made on the fly."""
+        if self.degradation is None:
+            return self.load_pair(index)
+        if self.cache is not None:
+            return None, self.cache.pair(index)[1]
+        return None, read_prepared_png(self.root / self.rows[index].hr_path)
+
+    def _synthesize(self, lr: np.ndarray | None, hr: np.ndarray, top: int, left: int,
+                    k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The (LR, HR) patch at LR position (top, left) with the HR target sharpened and/or the
+        LR degraded on the fly, from an HR window with ``context`` LR pixels on each side, and at
+        least the USM window's reach for the USM (the target is then the sharpened whole
+        image's crop, to 1 grey level where the soft mask's own blur reaches further)."""
+        from srgan.data import realistic
+
+        s, p = self.scale, self.lr_patch
+        context = self.degradation.context if self.degradation is not None else 0
+        margin, size = context * s, (p + 2 * context) * s
+        region = realistic.window(hr, top * s - margin, left * s - margin, size, size)
+        if self.usm_target:
+            usm = self.degradation.usm if self.degradation is not None else realistic.UsmConfig()
+            extra = max(0, usm.radius // 2 + 1 - margin)
+            wide = realistic.window(hr, top * s - margin - extra, left * s - margin - extra,
+                                    size + 2 * extra, size + 2 * extra)
+            sharp = realistic.usm_sharpen(wide.astype(np.float32) / np.float32(255.0), usm)
+            region = sharp[extra:extra + size, extra:extra + size]
+        hr_crop = realistic.to_uint8(region[margin:margin + p * s, margin:margin + p * s])
+        if self.degradation is None:
+            return lr[top:top + p, left:left + p], hr_crop
+        rng = np.random.default_rng([self.seed, k, _DEGRADE_STREAM])
+        lr_region = realistic.degrade(region, rng, self.degradation, s)
+        return lr_region[context:context + p, context:context + p], hr_crop
+
     def _crops(self, ks: Sequence[int] | np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(LR, HR) patches (H, W, C) of each stream position, augmentations applied."""
         ks = np.asarray(ks, dtype=np.int64)
         indices = self.image_indices(ks)
         draws = stream_draws(self.seed, ks)
         p, s = self.lr_patch, self.scale
-        loaded: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        loaded: dict[int, tuple[np.ndarray | None, np.ndarray]] = {}
         for i, index in enumerate(indices.tolist()):
             if index not in loaded:
-                loaded[index] = self.load_pair(index)
+                loaded[index] = self._load(index)
             lr, hr = loaded[index]
-            top = int(draws[i, 0] % np.uint64(lr.shape[0] - p + 1))
-            left = int(draws[i, 1] % np.uint64(lr.shape[1] - p + 1))
-            lr_crop = lr[top:top + p, left:left + p]
-            hr_crop = hr[top * s:(top + p) * s, left * s:(left + p) * s]
+            lr_height, lr_width = lr.shape[:2] if lr is not None else (hr.shape[0] // s, hr.shape[1] // s)
+            top = int(draws[i, 0] % np.uint64(lr_height - p + 1))
+            left = int(draws[i, 1] % np.uint64(lr_width - p + 1))
+            if self.degradation is None and not self.usm_target:
+                lr_crop = lr[top:top + p, left:left + p]
+                hr_crop = hr[top * s:(top + p) * s, left * s:(left + p) * s]
+            else:
+                lr_crop, hr_crop = self._synthesize(lr, hr, top, left, int(ks[i]))
             if self.augment:
                 lr_crop, hr_crop = _dihedral(lr_crop, hr_crop, int(draws[i, 2] & np.uint64(7)))
             if self.online is not None:
@@ -339,4 +396,7 @@ def seed_worker(worker_id: int) -> None:
     np.random.seed(worker_seed)
     random.seed(worker_seed)
     torch.set_num_threads(1)
-    cv2.setNumThreads(1)
+    # 0 (run sequentially), not 1: a worker forked from a process that already used OpenCV's
+    # pthreads pool (e.g. the realistic degradation run in the main process) hangs for ever in
+    # setNumThreads(1); setNumThreads(0) does not.
+    cv2.setNumThreads(0)
