@@ -415,3 +415,86 @@ def test_training_config_fields(prepared_dataset, tmp_path):
     with pytest.raises(ConfigError, match="second.blur_prob must be a probability") as info:
         load_config(None, base + ["data.degradation=realistic", f"data.degradation_config={bad}"])
     assert "\n" not in str(info.value)
+
+
+# ----------------------------------------------------------------------------- benchmark presets
+
+
+def test_presets_are_the_same_bytes_every_time_and_differ_between_images():
+    from srgan.evaluation.datasets import EVAL_DEGRADATIONS, PRESETS, make_lr
+
+    hr = photo_like(96, 128)
+    for preset in PRESETS:
+        lr = make_lr(hr, 4, preset, "baby.png")
+        assert lr.shape == (24, 32, 3) and lr.dtype == np.uint8
+        assert make_lr(hr, 4, preset, "baby.png").tobytes() == lr.tobytes(), preset
+        # Each name draws its own parameters (the 31 JPEG qualities of `jpeg` may coincide by chance).
+        names = ("baby.png", "bird.png", "butterfly.png", "head.png", "woman.png", "zebra.png")
+        assert len({make_lr(hr, 4, preset, name).tobytes() for name in names}) >= 5, preset
+        grey = make_lr(hr[:, :, :1], 4, preset, "baby.png")
+        assert grey.shape == (24, 32, 1), preset
+    assert EVAL_DEGRADATIONS[:2] == ("bicubic", "area") and set(PRESETS) >= {"jpeg", "noise_jpeg", "blur_jpeg",
+                                                                              "realesrgan"}
+
+
+def test_presets_are_what_they_say():
+    from srgan.data.degrade import degrade, imresize
+    from srgan.evaluation.datasets import make_lr, preset_rng
+
+    hr = photo_like(96, 128, seed=3)
+    protocol = degrade(hr, 4, "bicubic")
+    assert make_lr(hr, 4, "bicubic", "x").tobytes() == protocol.tobytes()
+    assert make_lr(hr, 4, "area", "x").tobytes() == degrade(hr, 4, "area").tobytes()
+    # jpeg: the protocol LR through libjpeg at one quality of 30..60 (and not another).
+    lr = make_lr(hr, 4, "jpeg", "img001.png")
+    matches = [q for q in range(1, 101) if R.jpeg(protocol, q).tobytes() == lr.tobytes()]
+    assert matches and all(30 <= q <= 60 for q in matches)
+    # noise_jpeg: the protocol LR plus noise of sigma 1..10, then JPEG 30..95, as drawn.
+    rng = preset_rng("noise_jpeg", "img001.png")
+    sigma, grey = rng.uniform(1.0, 10.0), rng.random() < 0.4
+    noisy = R.add_gaussian_noise(protocol.astype(np.float64) / 255, rng, sigma, grey)
+    quality = int(rng.integers(30, 96))
+    assert make_lr(hr, 4, "noise_jpeg", "img001.png").tobytes() == R.jpeg(R.to_uint8(noisy), quality).tobytes()
+    # blur_jpeg: Gaussian blur of HR, MATLAB bicubic down, JPEG.
+    rng = preset_rng("blur_jpeg", "img001.png")
+    sigma = rng.uniform(0.5, 2.0)
+    blurred = R.blur(hr.astype(np.float64), R.gaussian_kernel(2 * math.ceil(3 * sigma) + 1, sigma))
+    small = np.clip(np.floor(imresize(blurred, 0.25) + 0.5), 0, 255).astype(np.uint8)
+    expected = R.jpeg(small, int(rng.integers(30, 96)))
+    assert make_lr(hr, 4, "blur_jpeg", "img001.png").tobytes() == expected.tobytes()
+
+
+def test_evaluate_cli_scores_a_preset_the_same_twice(tmp_path, capsys):
+    import csv
+    import json
+
+    from srgan.cli.main import main
+    from srgan.utils.image import save_image
+
+    folder = tmp_path / "hr"
+    folder.mkdir()
+    for i in range(2):
+        save_image(folder / f"im{i}.png", photo_like(64, 64, seed=i))
+    rows = []
+    for run in range(2):
+        out = tmp_path / f"eval{run}"
+        assert main(["evaluate", "--model", "bicubic", "--data", str(folder), "--degradation", "noise_jpeg",
+                     "--no-perceptual", "--no-niqe", "--out", str(out)]) == 0
+        with open(out / "per_image.csv", newline="") as fh:
+            rows.append([(r["image"], r["degradation"], r["psnr"]) for r in csv.DictReader(fh)])
+        assert json.loads((out / "summary.json").read_text())["protocol"]["degradation"] == "noise_jpeg"
+    assert rows[0] == rows[1] and {r[1] for r in rows[0]} == {"noise_jpeg"}
+    capsys.readouterr()
+    assert main(["evaluate", "--model", "bicubic", "--data", str(folder), "--degradation", "gif"]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "unknown degradation 'gif'" in err and "realesrgan" in err and len(err.splitlines()) == 1
+
+
+def test_evaluate_help_names_every_degradation(capsys):
+    from srgan.cli.main import main
+    from srgan.evaluation.datasets import EVAL_DEGRADATIONS
+
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(name in text for name in EVAL_DEGRADATIONS)

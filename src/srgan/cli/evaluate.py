@@ -14,7 +14,8 @@ EPILOG = """examples:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate", help="score models (PSNR/SSIM as published) and write an HTML report",
-        description="Score models on folders of HR images (LR made by MATLAB bicubic, or area) or on a prepared "
+        description="Score models on folders of HR images (LR made by MATLAB bicubic, area, or a realistic "
+        "JPEG/noise/blur preset) or on a prepared "
         "dataset's test split, with PSNR/SSIM on Y as in the published tables.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="extend", nargs="+", required=True, metavar="MODEL",
@@ -24,9 +25,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="folder of HR images, folder of benchmark folders, prepared dataset (test split), "
                         "or a standard name (Set5, Set14, BSD100, Urban100)")
     parser.add_argument("--scale", type=int, choices=(2, 3, 4), help="default: the models' scale, else 4")
-    parser.add_argument("--degradation", choices=("bicubic", "area"),
-                        help="how LR images are made from HR (default: bicubic, as in published tables; a "
-                        "prepared dataset's own LR when not given)")
+    # Names checked by the evaluation (srgan.evaluation.datasets.EVAL_DEGRADATIONS), not here:
+    # building the parser imports nothing.
+    parser.add_argument("--degradation", metavar="NAME",
+                        help="how LR images are made from HR: bicubic (MATLAB's, as in published tables; the "
+                        "default, or a prepared dataset's own LR when not given), area, or a realistic preset "
+                        "made the same on every run from (preset, image name): jpeg, noise_jpeg, blur_jpeg, "
+                        "realesrgan (see README, Evaluation)")
     parser.add_argument("--out", metavar="DIR", help="write per_image.csv and summary.json here")
     parser.add_argument("--report", metavar="DIR", help="write the HTML report (index.html + images) here")
     parser.add_argument("--run", metavar="DIR", help="training run directory: add its curves (metrics.jsonl) "

@@ -26,11 +26,18 @@ from pathlib import Path
 
 import numpy as np
 
-from srgan.data.degrade import DEGRADATIONS, degrade, mod_crop
+from srgan.data.degrade import mod_crop
 from srgan.errors import ImageError, SrganError
 from srgan.evaluation import metrics
 from srgan.evaluation.baselines import BaselineModel
-from srgan.evaluation.datasets import EvalDataset, EvalItem, Skipped, discover_datasets
+from srgan.evaluation.datasets import (
+    EVAL_DEGRADATIONS,
+    EvalDataset,
+    EvalItem,
+    Skipped,
+    discover_datasets,
+    make_lr,
+)
 from srgan.evaluation.metrics import make_lpips, make_perceptual
 from srgan.evaluation.upscalers import load_models
 from srgan.utils.atomic import atomic_write_text
@@ -161,7 +168,7 @@ def _make_lr(dataset: EvalDataset, item: EvalItem, hr: np.ndarray, scale: int,
                              f"{hr.shape[1]}x{hr.shape[0]} at x{scale}")
         return lr, dataset.lr_degradation or "unknown"
     method = degradation or "bicubic"
-    return degrade(hr, scale, method), method
+    return make_lr(hr, scale, method, item.name), method
 
 
 def run_evaluation(models: list, datasets: list[EvalDataset], scale: int, degradation: str | None = None,
@@ -175,8 +182,8 @@ def run_evaluation(models: list, datasets: list[EvalDataset], scale: int, degrad
     images it asks for. With ``scorers.niqe`` (:func:`srgan.evaluation.niqe.make_niqe`) every
     record gets its NIQE, and each image whose HR has one gets an :data:`HR_ROW` record.
     """
-    if degradation is not None and degradation not in DEGRADATIONS:
-        raise SrganError(f"unknown degradation {degradation!r}; choose one of {', '.join(DEGRADATIONS)}")
+    if degradation is not None and degradation not in EVAL_DEGRADATIONS:
+        raise SrganError(f"unknown degradation {degradation!r}; choose one of {', '.join(EVAL_DEGRADATIONS)}")
     crop = scale if crop_border is None else crop_border
     scorers = scorers or Scorers()
     records: list[ImageRecord] = []
