@@ -13,6 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     parser.add_argument("--model", action="append", metavar="MODEL",
                         help="model offered on the page; repeat for several (default: default)")
+    parser.add_argument("--models-dir", metavar="DIR",
+                        help="also offer every model file in DIR (.pth, .pt, .ckpt, .safetensors: srgan's and the "
+                        "community's, e.g. ESRGAN, Real-ESRGAN, SwinIR, HAT); files that cannot be used are skipped")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (default: auto = CUDA > MPS > CPU)")
     parser.add_argument("--backend", choices=("torch", "onnxruntime"), default="torch")
     parser.add_argument("--tile", type=int, default=None, help="tile side in input pixels (default: 512)")
@@ -35,7 +38,7 @@ def _run(args: argparse.Namespace) -> int:
     config = WebConfig(models=tuple(args.model or ["default"]), max_upload_bytes=int(args.max_upload_mb * 1e6),
                        max_input_pixels=args.max_pixels, max_output_pixels=args.max_output_pixels,
                        max_concurrent=max(1, args.concurrency), device=args.device, backend=args.backend,
-                       tile=args.tile)
+                       tile=args.tile, models_dir=args.models_dir)
     app = create_app(config)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         logging.getLogger(__name__).warning("listening on %s: anyone who can reach it can use it (no login)",

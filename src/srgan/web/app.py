@@ -55,17 +55,14 @@ class WebConfig:
     backend: str = "torch"
     tile: int | None = None  # None: the Upscaler's default (512); 0: whole image
     temp_root: str | None = None  # parent of the per-request folders (default: the system's)
+    models_dir: str | None = None  # every model file in it is offered too (community .pth/.safetensors, ours)
 
 
 def create_app(config: WebConfig, upscalers: dict | None = None) -> FastAPI:
     """Build the app. ``upscalers`` (name → Upscaler) may be given ready-made (tests); otherwise
-    every model in ``config.models`` is loaded now, so a bad model fails at start, not per request."""
-    from srgan.inference.upscaler import UpscaleConfig, Upscaler
-
+    every model is loaded now (:func:`load_upscalers`), so a bad model fails at start, not per request."""
     if upscalers is None:
-        upscalers = {model_label(spec): Upscaler(UpscaleConfig(spec, backend=config.backend, device=config.device,
-                                                               tile=config.tile))
-                     for spec in config.models}
+        upscalers = load_upscalers(config)
     work_root = Path(tempfile.mkdtemp(prefix="srgan-serve-", dir=config.temp_root))
     gate = asyncio.Semaphore(config.max_concurrent)
 
@@ -142,9 +139,46 @@ def check_request(request: Request, upscalers: dict, model: str | None, scale: f
     return upscaler, outscale
 
 
+def load_upscalers(config: WebConfig) -> dict:
+    """Page label → Upscaler for ``config.models`` (a bad one stops the start) and the model files
+    of ``config.models_dir`` (a bad one is skipped with a warning: a folder of downloads may hold
+    anything, e.g. a denoiser or a file that would run code)."""
+    from srgan.errors import SrganError
+    from srgan.inference.upscaler import UpscaleConfig, Upscaler
+
+    def load(spec: str) -> Upscaler:
+        return Upscaler(UpscaleConfig(spec, backend=config.backend, device=config.device, tile=config.tile))
+
+    upscalers = {model_label(spec): load(spec) for spec in config.models}
+    for path in model_files(config.models_dir, config.backend) if config.models_dir else []:
+        label = model_label(str(path))
+        label = path.name if label in upscalers else label
+        try:
+            upscalers[label] = load(str(path))
+        except SrganError as exc:
+            log.warning("--models-dir: skipped %s", exc)
+    if not upscalers:
+        raise SrganError(f"--models-dir {config.models_dir}: no model there could be loaded")
+    return upscalers
+
+
+def model_files(folder: str, backend: str = "torch") -> list[Path]:
+    """The model files directly in ``folder`` (``.pth``, ``.pt``, ``.ckpt``, ``.safetensors``; and
+    ``.onnx`` for the onnxruntime backend), by name."""
+    from srgan.errors import SrganError
+    from srgan.models.community import MODEL_SUFFIXES
+
+    root = Path(folder)
+    if not root.is_dir():
+        raise SrganError(f"--models-dir {folder} is not a folder")
+    suffixes = MODEL_SUFFIXES + ((".onnx",) if backend == "onnxruntime" else ())
+    return sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+
+
 def model_label(spec: str) -> str:
     """What the page shows for a model: the shipped name or the file's stem."""
-    return Path(spec).stem if ("/" in spec or spec.endswith((".safetensors", ".pt", ".onnx"))) else spec
+    suffixes = (".safetensors", ".pt", ".pth", ".ckpt", ".onnx")
+    return Path(spec).stem if ("/" in spec or spec.lower().endswith(suffixes)) else spec
 
 
 def check_filename(filename: str) -> str:
