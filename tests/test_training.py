@@ -418,3 +418,16 @@ def test_init_partial_starts_a_x2_network_from_a_x4_ones_body(tmp_path):
     assert torch.equal(net["body.0.conv1.weight"], source["body.0.conv1.weight"])
     assert torch.equal(net["conv_last.weight"], source["conv_last.weight"])
     assert net["upsample.0.conv.weight"].shape != source["upsample.0.conv.weight"].shape  # x3 stage: fresh
+
+
+def test_realistic_training_validates_on_a_degraded_split(tiny_dataset, tmp_path):
+    config = _config(tiny_dataset, "train.total_iters=2", "train.val_every=2", "data.degradation=realistic",
+                     "data.val_degradation=jpeg")
+    train(config, tmp_path / "run", progress=False)
+    clean = _config(tiny_dataset, "train.total_iters=2", "train.val_every=2", "data.degradation=realistic")
+    train(clean, tmp_path / "clean", progress=False)
+    psnr = [[r["val_psnr"] for r in (json.loads(x) for x in (tmp_path / name / "metrics.jsonl").read_text().splitlines())
+             if "val_psnr" in r][0] for name in ("run", "clean")]
+    assert psnr[0] < psnr[1]  # JPEG-degraded validation LR is harder than the prepared (clean) LR
+    with pytest.raises(ConfigError, match="data.val_degradation must be one of"):
+        _config(tiny_dataset, "data.val_degradation=fog")

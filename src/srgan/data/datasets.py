@@ -366,21 +366,37 @@ class TrainLoader:
 
 
 class PairedImageDataset(Dataset):
-    """Whole LR/HR images of one split (validation and test), in manifest order."""
+    """Whole LR/HR images of one split (validation and test), in manifest order.
 
-    def __init__(self, root: str | Path, split: str = "val", limit: int | None = None) -> None:
+    ``degradation`` (a name of :data:`srgan.data.presets.EVAL_DEGRADATIONS`) makes each LR from
+    its HR as ``srgan evaluate --degradation`` does, deterministically per image (and once: the
+    LR images are kept); None reads the prepared LR.
+    """
+
+    def __init__(self, root: str | Path, split: str = "val", limit: int | None = None,
+                 degradation: str | None = None) -> None:
         self.root = Path(root)
         self.scale = int(read_prepare_info(self.root)["scale"])
         self.rows = read_manifest(self.root, split)[:limit]
         if not self.rows:
             raise DatasetError(f"split {split!r} of {self.root} is empty")
+        self.degradation = degradation
+        self._made: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def __getitem__(self, index: int) -> dict:
         row = self.rows[index]
-        lr, hr = read_prepared_png(self.root / row.lr_path), read_prepared_png(self.root / row.hr_path)
+        hr = read_prepared_png(self.root / row.hr_path)
+        if self.degradation is None:
+            lr = read_prepared_png(self.root / row.lr_path)
+        else:
+            if index not in self._made:
+                from srgan.data.presets import make_lr
+
+                self._made[index] = make_lr(hr, self.scale, self.degradation, Path(row.hr_path).name)
+            lr = self._made[index]
         return {"lr": image_to_tensor(lr), "hr": image_to_tensor(hr), "path": row.hr_path}
 
 

@@ -37,6 +37,9 @@ class DataConfig:
     degradation_config: str | None = None  # realistic: a YAML path or packaged name (default realesrgan)
     usm_target: bool = False  # unsharp-masked HR targets, as Real-ESRGAN's l1_gt_usm
     val_split: str = "val"
+    # LR of the validation images: None = the prepared LR; or a benchmark degradation of
+    # `srgan evaluate --degradation` (e.g. realesrgan for a real-world model), made per image.
+    val_degradation: str | None = None
     val_max_images: int | None = None  # cap validation cost on slow machines
 
     def realistic_config(self) -> RealisticDegradationConfig | None:
@@ -177,6 +180,12 @@ class RunConfig:
             raise ConfigError("data.degradation_config is set but data.degradation is "
                               f"{self.data.degradation!r}: set data.degradation=realistic")
         self.data.realistic_config()  # bad ranges in the degradation YAML are refused now
+        if self.data.val_degradation is not None:
+            from srgan.data.presets import EVAL_DEGRADATIONS
+
+            if self.data.val_degradation not in EVAL_DEGRADATIONS:
+                raise ConfigError(f"data.val_degradation must be one of {', '.join(EVAL_DEGRADATIONS)}, "
+                                  f"not {self.data.val_degradation!r}")
 
 
 def _check_data_scale(config: RunConfig) -> None:

@@ -31,7 +31,7 @@ from srgan.training.schedule import lr_multiplier
 from srgan.training.state import TrainState
 from srgan.training.steps import StepContext, gan_step, pretrain_step
 from srgan.training.validation import REPORTED_VGG_LAYER, BestTracker, reporting_perceptual, validate
-from srgan.utils.device import resolve_device
+from srgan.utils.device import cpu_has_native_bf16, resolve_device
 from srgan.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -146,8 +146,10 @@ def _build_data(config: RunConfig) -> tuple[PairedPatchDataset, DataLoader]:
 
         online = load_online_pipeline(config.data.online_preprocess)
     train_set = PairedPatchDataset(config.data.root, "train", config.data.hr_patch, seed=config.seed,
-                                   augment=config.data.augment, online=online, use_cache=config.data.use_cache)
-    val_set = PairedImageDataset(config.data.root, config.data.val_split, limit=config.data.val_max_images)
+                                   augment=config.data.augment, online=online, use_cache=config.data.use_cache,
+                                   degradation=config.data.realistic_config(), usm_target=config.data.usm_target)
+    val_set = PairedImageDataset(config.data.root, config.data.val_split, limit=config.data.val_max_images,
+                                 degradation=config.data.val_degradation)
     # Whole images differ in size, so one per batch; validate() does not depend on it.
     return train_set, DataLoader(val_set, batch_size=1, num_workers=0)
 
@@ -211,7 +213,7 @@ def _wrap_ddp(state: TrainState, run: RunContext) -> None:
 
 
 def _cpu_has_bf16() -> bool:
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return cpu_has_native_bf16()  # AMX / AVX512-BF16 only: oneDNN's AVX-512 emulation is no faster than fp32
 
 
 def autocast_dtype_for(amp: str, device: torch.device) -> torch.dtype | None:
