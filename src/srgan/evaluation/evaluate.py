@@ -66,6 +66,7 @@ class EvalConfig:
     perception: tuple[float, ...] | None = None  # shipped models interpolated, one model per value
     self_ensemble: bool = False  # also a NAME+ row (x8 geometric self-ensemble) per network
     device: str = "auto"
+    precision: str = "auto"  # the networks' Upscaler precision: auto, fp32, bf16, fp16
     tile: int | None = None  # the networks' Upscaler tile; None: its default, 0: whole images
     perceptual: bool = True  # VGG loss and LPIPS, when their weights are available
     vgg_weights: str | None = None
@@ -324,7 +325,8 @@ def evaluate(config: EvalConfig) -> dict:
     datasets = discover_datasets(list(config.data), config.max_images)
     device = resolve_device(config.device)
     loaded, scale = load_models(list(config.models), scale=config.scale, device=device,
-                                perception=config.perception, self_ensemble=config.self_ensemble, tile=config.tile)
+                                perception=config.perception, self_ensemble=config.self_ensemble, tile=config.tile,
+                                precision=config.precision)
     crop = scale if config.crop_border is None else int(config.crop_border)
     scorers, notes = make_scorers(config, device, crop)
     report = None

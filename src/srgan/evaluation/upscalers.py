@@ -54,7 +54,7 @@ def _load_network(config: UpscaleConfig) -> NetworkModel:
     if in_ch != 3:
         raise WeightsError(f"{info.name} takes {in_ch}-channel input; only RGB generators can be evaluated")
     details = {"source": info.source, "arch": info.arch, "scale": info.scale,
-               "parameters": upscaler.runner.parameters}
+               "parameters": upscaler.runner.parameters, "precision": upscaler.precision}
     if config.perception is not None:
         details["perception"] = config.perception
     if config.self_ensemble:
@@ -92,10 +92,11 @@ def _unique_name(name: str, spec: str, taken: set[str]) -> str:
 
 def load_models(specs: list[str], scale: int | None = None, device: str = "cpu",
                 perception: list[float] | None = None, self_ensemble: bool = False,
-                tile: int | None = None) -> tuple[list, int]:
+                tile: int | None = None, precision: str = "auto") -> tuple[list, int]:
     """Load every spec; return the models and the scale they share. With ``self_ensemble`` each
     network is followed by its x8 self-ensemble, named ``NAME+``. Networks run through an
-    :class:`~srgan.inference.upscaler.Upscaler` on ``device`` with ``tile`` (default 512).
+    :class:`~srgan.inference.upscaler.Upscaler` on ``device`` with ``tile`` (default 512) in
+    ``precision`` (``auto``: the fast path ``srgan upscale`` takes).
 
     ``scale`` defaults to the networks' scale (4 when there are only baselines); a network of
     another scale is an error, as are networks of different scales.
@@ -103,7 +104,8 @@ def load_models(specs: list[str], scale: int | None = None, device: str = "cpu",
     from srgan.inference.upscaler import UpscaleConfig
 
     expanded = _expand_specs(specs, perception)
-    networks = [_load_network(UpscaleConfig(spec, device=str(device), tile=tile, perception=alpha))
+    networks = [_load_network(UpscaleConfig(spec, device=str(device), tile=tile, perception=alpha,
+                                                  precision=precision))
                 for spec, alpha in expanded if not is_baseline(spec)]
     scales = sorted({m.scale for m in networks})
     if scale is None:

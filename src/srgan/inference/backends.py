@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from srgan.errors import SrganError, WeightsError
-from srgan.utils.device import resolve_device
+from srgan.utils.device import precision_name, resolve_device, resolve_precision
 
 if TYPE_CHECKING:
     from srgan.models.factory import GeneratorInfo
@@ -25,23 +25,28 @@ BACKENDS = ("torch", "onnxruntime")
 
 @dataclass
 class TorchBackend:
-    """The inference-fused PyTorch module (BatchNorm folded, channels_last, fp16 on CUDA if asked)."""
+    """The inference-fused PyTorch module (BatchNorm folded, channels_last) in ``dtype``: fp32,
+    bf16 or fp16, weights converted once; it takes and returns fp32 (see
+    :func:`~srgan.models.fuse.to_precision`)."""
 
     model: torch.nn.Module
     scale: int
     receptive_radius: int
     device: torch.device
-    half: bool = False
+    dtype: torch.dtype = torch.float32
     channels_last: bool = True
     name: str = "torch"
     info: GeneratorInfo | None = None
     parameters: int = 0  # of the network as trained (before fusing)
 
+    @property
+    def precision(self) -> str:
+        return precision_name(self.dtype)
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         memory_format = torch.channels_last if self.channels_last else torch.contiguous_format
-        dtype = torch.float16 if self.half else torch.float32
-        with torch.inference_mode():
-            x = x.to(self.device, dtype).contiguous(memory_format=memory_format)
+        with torch.inference_mode():  # fp32 in: the network casts it once, and adds its image skip in fp32
+            x = x.to(self.device, torch.float32).contiguous(memory_format=memory_format)
             return self.model(x).float().cpu()
 
 
@@ -53,6 +58,7 @@ class OnnxBackend:
     scale: int
     receptive_radius: int
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    precision: str = "fp32"
     name: str = "onnxruntime"
     info: GeneratorInfo | None = None  # None for an .onnx file
 
@@ -62,27 +68,36 @@ class OnnxBackend:
         return torch.from_numpy(sr)
 
 
-def load_torch_backend(model_spec: str, device: torch.device, half: bool = False,
+def load_torch_backend(model_spec: str, device: torch.device, precision: str = "auto",
                        channels_last: bool = True, perception: float | None = None,
-                       self_ensemble: bool = False) -> TorchBackend:
+                       self_ensemble: bool = False, flag: str = "--precision") -> TorchBackend:
+    """The fused network of ``model_spec`` on ``device`` in ``precision`` (``auto``: the device's
+    fast dtype where the quality guard of :mod:`srgan.inference.precision` passes, else fp32)."""
     from srgan.inference.tiling import receptive_radius
     from srgan.models.factory import load_generator
-    from srgan.models.fuse import fuse_for_inference
+    from srgan.models.fuse import fuse_for_inference, to_precision
 
     if str(model_spec).endswith(".onnx"):
         raise SrganError(f"{model_spec} is an ONNX model: use --backend onnxruntime")
-    if half and device.type != "cuda":
-        raise SrganError("--half needs a CUDA device (fp16 convolutions are slow or missing on the CPU)")
+    dtype = resolve_precision(precision, device, flag)
     model, info = load_generator(model_spec, device="cpu", perception=perception)
     fused = fuse_for_inference(model, channels_last=channels_last).to(device)
+    if dtype is not torch.float32:
+        candidate = to_precision(fuse_for_inference(model, channels_last=channels_last).to(device), dtype)
+        if precision == "auto":
+            from srgan.inference.precision import guard_passes
+
+            ok = guard_passes(TorchBackend(fused, info.scale, 0, device, channels_last=channels_last),
+                              TorchBackend(candidate, info.scale, 0, device, dtype, channels_last),
+                              info.scale, info.name, precision_name(dtype), channels_last)
+            dtype = dtype if ok else torch.float32
+        fused = candidate if dtype is not torch.float32 else fused
     if self_ensemble:
         from srgan.models.ensemble import SelfEnsemble
 
         fused = SelfEnsemble(fused)
-    if half:
-        fused = fused.half()
     return TorchBackend(model=fused, scale=info.scale, receptive_radius=receptive_radius(model), device=device,
-                        half=half, channels_last=channels_last, info=info,
+                        dtype=dtype, channels_last=channels_last, info=info,
                         parameters=sum(p.numel() for p in model.parameters()))
 
 
@@ -119,19 +134,26 @@ def load_onnx_backend(model_spec: str, device: torch.device, threads: int | None
                        receptive_radius=int(meta["srgan_receptive_radius"]), device=device, info=info)
 
 
-def load_backend(model_spec: str, backend: str = "torch", device: str = "auto", half: bool = False,
+def load_backend(model_spec: str, backend: str = "torch", device: str = "auto", precision: str = "auto",
                  channels_last: bool = True, perception: float | None = None,
-                 self_ensemble: bool = False) -> TorchBackend | OnnxBackend:
-    """Load ``model_spec`` (shipped name, weights file, checkpoint, or ``.onnx``) for ``backend``."""
+                 self_ensemble: bool = False, half: bool = False) -> TorchBackend | OnnxBackend:
+    """Load ``model_spec`` (shipped name, weights file, checkpoint, or ``.onnx``) for ``backend``
+    in ``precision`` (``auto``, ``fp32``, ``bf16``, ``fp16``; ``half`` is ``--half``: fp16)."""
     if backend not in BACKENDS:
         raise SrganError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    flag = "--half" if half else "--precision"
+    precision = "fp16" if half else precision
     resolved = resolve_device(device)
     if backend == "onnxruntime":
-        if half or self_ensemble:
-            raise SrganError(f"--{'half' if half else 'self-ensemble'} is only for --backend torch")
+        # ONNX Runtime runs the fp32 export (it has no bf16 convolutions on the CPU): auto is fp32 there.
+        if self_ensemble:
+            raise SrganError("--self-ensemble is only for --backend torch")
+        if precision not in ("auto", "fp32"):
+            raise SrganError(f"{'--half' if half else '--precision ' + precision} is only for --backend torch "
+                             "(ONNX Runtime runs the fp32 export)")
         return load_onnx_backend(model_spec, resolved)
-    return load_torch_backend(model_spec, resolved, half=half, channels_last=channels_last, perception=perception,
-                              self_ensemble=self_ensemble)
+    return load_torch_backend(model_spec, resolved, precision=precision, channels_last=channels_last,
+                              perception=perception, self_ensemble=self_ensemble, flag=flag)
 
 
 __all__ = ["BACKENDS", "OnnxBackend", "TorchBackend", "load_backend"]

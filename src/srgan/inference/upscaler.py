@@ -27,6 +27,7 @@ from srgan.inference.backends import load_backend
 from srgan.inference.pixels import bleed_transparent, output_size, resize_lanczos, split_alpha
 from srgan.inference.tiling import DEFAULT_TILE, ProgressFn, TilePlan, iter_tiled_bands
 from srgan.utils.color import LUMA_WEIGHTS
+from srgan.utils.device import PRECISIONS
 from srgan.utils.image import image_to_tensor, tensor_to_image
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,11 @@ class UpscaleConfig:
             a training checkpoint, or (with ``backend="onnxruntime"``) an ``.onnx`` export.
         backend: ``torch`` (default, fastest on this project's machines) or ``onnxruntime``.
         device: ``auto`` (CUDA > MPS > CPU), ``cpu``, ``cuda``, ``cuda:N``, ``mps``.
-        half: fp16 on CUDA (refused on the CPU).
+        precision: ``auto`` (default: bf16 on a CPU with native bf16 where the network passes the
+            quality guard of :mod:`srgan.inference.precision`, fp32 elsewhere), ``fp32``, ``bf16``
+            (the network in bf16 end to end; tile blending, clamping and rounding stay fp32) or
+            ``fp16`` (CUDA only).
+        half: ``precision="fp16"`` (the older ``--half``).
         tile: tile side in input pixels; 0 runs the whole image at once; None: 512.
         tile_overlap: pixels shared by neighbouring tiles. Default: the network's receptive
             field (``2 * radius + 1``, capped at half a tile), which makes tiling exact.
@@ -59,6 +64,7 @@ class UpscaleConfig:
     model: str = "default"
     backend: str = "torch"
     device: str = "auto"
+    precision: str = "auto"
     half: bool = False
     tile: int | None = None
     tile_overlap: int | None = None
@@ -68,6 +74,10 @@ class UpscaleConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", str(self.model))
+        if self.precision not in PRECISIONS:
+            raise SrganError(f"unknown --precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if self.half and self.precision not in ("auto", "fp16"):
+            raise SrganError(f"--half means --precision fp16, not {self.precision}: give one of them")
         if self.alpha not in ALPHA_MODES:
             raise SrganError(f"unknown alpha mode {self.alpha!r}; choose one of {', '.join(ALPHA_MODES)}")
 
@@ -85,9 +95,11 @@ class Upscaler:
         else:
             config = UpscaleConfig(str(config), **options)
         self.config = config
-        self.runner = load_backend(config.model, backend=config.backend, device=config.device, half=config.half,
-                                   perception=config.perception, self_ensemble=config.self_ensemble)
+        self.runner = load_backend(config.model, backend=config.backend, device=config.device,
+                                   precision=config.precision, half=config.half, perception=config.perception,
+                                   self_ensemble=config.self_ensemble)
         self.scale = self.runner.scale
+        self.precision = self.runner.precision  # what auto resolved to: fp32, bf16 or fp16
         radius = max(self.runner.receptive_radius, _BICUBIC_RADIUS)
         self.plan = TilePlan.resolve(config.tile, radius, config.tile_overlap)
         if not self.plan.whole and self.plan.margin < radius:

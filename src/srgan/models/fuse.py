@@ -85,37 +85,49 @@ _IN_PLACE_BYTES = 32 << 20
 _CHUNK_BYTES = 24 << 20
 #: Rows of the last stage are processed in strips whose widest activation is about this big.
 _TAIL_STRIP_BYTES = 128 << 20
-_FUSED_ADD: bool | None = None  # whether oneDNN's convolution + add kernel works here (checked once)
+_FUSED_ADD: bool | None = None  # whether oneDNN's convolution + add kernel works here in fp32 (checked once)
+_FUSED_ADD_BF16: bool | None = None  # the same in bf16
 
 
-def _fused_add_available() -> bool:
+def _fused_add_available(dtype: torch.dtype = torch.float32) -> bool:
     """True when ``torch.ops.mkldnn._convolution_pointwise_.binary`` (oneDNN convolution with a
-    fused residual add, the kernel ``torch.compile`` uses on CPU) exists and gives the right answer."""
-    global _FUSED_ADD
-    if _FUSED_ADD is None:
-        try:
-            x = torch.rand(1, 4, 6, 5).contiguous(memory_format=torch.channels_last)
-            other = torch.rand(1, 4, 6, 5).contiguous(memory_format=torch.channels_last)
-            weight, bias = torch.rand(4, 4, 3, 3), torch.rand(4)
-            expected = F.conv2d(x, weight, bias, padding=1) + other
-            with torch.no_grad():
-                got = torch.ops.mkldnn._convolution_pointwise_.binary(
-                    other.clone(), x, weight, bias, [1, 1], [1, 1], [1, 1], 1, "add", None, None, [], None)
-            _FUSED_ADD = bool(torch.allclose(got, expected, atol=1e-5))
-        except Exception:  # no oneDNN, or the private op changed: use the plain path
-            _FUSED_ADD = False
-    return _FUSED_ADD
+    fused residual add, the kernel ``torch.compile`` uses on CPU) exists for ``dtype`` (fp32 or
+    bf16) and gives the right answer. In bf16 it needs AVX-512 or AMX: elsewhere it raises, and
+    the plain path is used."""
+    global _FUSED_ADD, _FUSED_ADD_BF16
+    if dtype is torch.float32:
+        if _FUSED_ADD is None:
+            _FUSED_ADD = _check_fused_add(dtype)
+        return _FUSED_ADD
+    if _FUSED_ADD_BF16 is None:
+        _FUSED_ADD_BF16 = _check_fused_add(torch.bfloat16)
+    return _FUSED_ADD_BF16
+
+
+def _check_fused_add(dtype: torch.dtype) -> bool:
+    try:
+        x = torch.rand(1, 4, 6, 5).to(dtype).contiguous(memory_format=torch.channels_last)
+        other = torch.rand(1, 4, 6, 5).to(dtype).contiguous(memory_format=torch.channels_last)
+        weight, bias = torch.rand(4, 4, 3, 3).to(dtype), torch.rand(4).to(dtype)
+        expected = F.conv2d(x.float(), weight.float(), bias.float(), padding=1) + other.float()
+        with torch.no_grad():
+            got = torch.ops.mkldnn._convolution_pointwise_.binary(
+                other.clone(), x, weight, bias, [1, 1], [1, 1], [1, 1], 1, "add", None, None, [], None)
+        tolerance = 1e-5 if dtype is torch.float32 else 5e-2  # bf16 keeps 8 significant bits
+        return bool(torch.allclose(got.float(), expected, atol=tolerance, rtol=tolerance))
+    except Exception:  # no oneDNN, no such kernel for dtype, or the private op changed: use the plain path
+        return False
 
 
 def _conv_add(conv: nn.Conv2d, x: torch.Tensor, residual: torch.Tensor, in_place: bool) -> torch.Tensor:
     """``conv(x) + residual``; with ``in_place`` the result may overwrite ``residual``.
 
-    On the CPU in NHWC fp32 the add is fused into oneDNN's convolution (one pass less over the
-    activations, one thread barrier less per block).
+    On the CPU in NHWC fp32 or bf16 the add is fused into oneDNN's convolution (one pass less over
+    the activations, one thread barrier less per block).
     """
-    if (x.device.type == "cpu" and x.dtype == torch.float32 and not torch.jit.is_tracing()
+    if (x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16) and not torch.jit.is_tracing()
             and x.is_contiguous(memory_format=torch.channels_last)
-            and residual.is_contiguous(memory_format=torch.channels_last) and _fused_add_available()):
+            and residual.is_contiguous(memory_format=torch.channels_last) and _fused_add_available(x.dtype)):
         args = (conv.weight, conv.bias, list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups,
                 "add", None, None, [], None)
         if in_place:
@@ -225,7 +237,11 @@ class FusedSRResNet(nn.Module):
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feat = _prelu_nhwc(self.conv_first(x), self.act_first.weight)  # (B, F, H, W)
+        """(B, 3, H, W) in any float dtype → (B, 3, sH, sW) float32: the network runs in its
+        weights' dtype (see :func:`to_precision`); the image skip is added in fp32."""
+        image, dtype = x, self.conv_body.weight.dtype
+        feat = _prelu_nhwc(self.conv_first(x.to(self.conv_first.weight.dtype)), self.act_first.weight)
+        feat = feat.to(dtype)  # (B, F, H, W)
         out = feat
         for conv1, act, conv2 in self.body:
             # out + conv2(prelu(conv1(out))), written over `out` except where it is `feat` (kept for the skip)
@@ -235,9 +251,10 @@ class FusedSRResNet(nn.Module):
         for conv, weight, factor in stages[:-1]:
             out = depth_to_space_nhwc(_prelu_nhwc(conv(out), weight), factor)  # (B, F, rh, rw)
         out = depth_to_space_nhwc(self._tail(out), self.factors[-1])  # (B, 3, sH, sW)
-        if self.image_skip:
-            out = out + F.interpolate(x, scale_factor=self.scale, mode="bicubic", align_corners=False)
-        return out
+        if self.image_skip:  # in fp32: the residual is small, bf16 rounding of the image itself is not
+            skip = F.interpolate(image.float(), scale_factor=self.scale, mode="bicubic", align_corners=False)
+            return skip.add_(out)
+        return out.float()
 
 
     def _tail(self, x: torch.Tensor) -> torch.Tensor:
@@ -261,6 +278,40 @@ class FusedSRResNet(nn.Module):
             strip = self.conv_last(_prelu_nhwc(conv(x[:, :, lo:hi]), weight))
             out[:, :, top:bottom] = strip[:, :, top - lo:top - lo + bottom - top]
         return out
+
+
+class _CastIO(nn.Module):
+    """A network converted to ``dtype`` whose input is cast to it and whose output is fp32."""
+
+    def __init__(self, net: nn.Module, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.net, self.dtype = net.to(dtype), dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.to(self.dtype)).float()
+
+
+def to_precision(fused: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """``fused`` (from :func:`fuse_for_inference`) with its weights converted once to ``dtype``,
+    taking fp32 input and giving fp32 output.
+
+    A :class:`FusedSRResNet` then runs in ``dtype`` end to end (NHWC activations, PReLU, residual
+    adds, depth-to-space and the sub-pixel tail) but for two places where fp32 is worth its cost:
+    the image skip is added in fp32, and the first convolution (3 input channels, under 1 % of the
+    FLOPs) and its PReLU stay fp32, its output cast once. Rounding 8-bit pixels to bf16 is up to
+    half a grey level of noise above mid-grey, which the network amplifies: with the input in bf16
+    srgan_x4 lost 0.0055 dB on Set5, with this 0.0006 (``benchmarks/precision.py``). Other modules
+    are wrapped so that only their input and output are cast. Not autocast: no per-layer casts,
+    no fp32 copies of the weights.
+    """
+    if dtype is torch.float32:
+        return fused
+    if isinstance(fused, FusedSRResNet):
+        fused = fused.to(dtype)
+        fused.conv_first.float()
+        fused.act_first.float()
+        return fused
+    return _CastIO(fused, dtype)
 
 
 def fuse_for_inference(model: nn.Module, channels_last: bool = True) -> nn.Module:
