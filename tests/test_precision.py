@@ -200,3 +200,10 @@ def test_evaluate_passes_precision_down(tiny):
         (model,), _ = load_models([str(tiny)], device="cpu", precision=precision)
         assert model.upscaler.config.precision == precision
         assert model.info["precision"] == ("bf16" if precision == "bf16" else "fp32")  # auto: fp32 here
+
+
+def test_serve_passes_precision_down(tiny):
+    from srgan.web.app import WebConfig, load_upscalers
+
+    (upscaler,) = load_upscalers(WebConfig(models=(str(tiny),), device="cpu", precision="bf16")).values()
+    assert upscaler.precision == "bf16"

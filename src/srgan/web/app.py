@@ -54,6 +54,7 @@ class WebConfig:
     device: str = "auto"
     backend: str = "torch"
     tile: int | None = None  # None: the Upscaler's default (512); 0: whole image
+    precision: str = "auto"  # the Upscaler's: auto = bf16 on a CPU with native bf16 where the guard passes
     temp_root: str | None = None  # parent of the per-request folders (default: the system's)
     models_dir: str | None = None  # every model file in it is offered too (community .pth/.safetensors, ours)
 
@@ -147,7 +148,8 @@ def load_upscalers(config: WebConfig) -> dict:
     from srgan.inference.upscaler import UpscaleConfig, Upscaler
 
     def load(spec: str) -> Upscaler:
-        return Upscaler(UpscaleConfig(spec, backend=config.backend, device=config.device, tile=config.tile))
+        return Upscaler(UpscaleConfig(spec, backend=config.backend, device=config.device, tile=config.tile,
+                                      precision=config.precision))
 
     upscalers = {model_label(spec): load(spec) for spec in config.models}
     for path in model_files(config.models_dir, config.backend) if config.models_dir else []:
