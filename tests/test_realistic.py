@@ -65,7 +65,7 @@ def test_yaml_may_override_a_few_keys(tmp_path):
     ("context: -1", "context"),
     ("context: true", "int"),
     ("first: {blur: {sigma: fast}}", "list"),
-    ("first: {jpeg: [30, 95]}", "unknown key first.jpeg"),
+    ("first: {jpeg: [30, 95]}", "unknown config key first.jpeg"),
     ("first: [1, 2]", "mapping"),
     ("- 1\n- 2", "mapping"),
     ("first: {blur: {sigma: [1, 2, 3]}}", "2 values"),

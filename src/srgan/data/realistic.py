@@ -35,9 +35,7 @@ of a degraded 400-pixel window mostly do.
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import typing
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -46,6 +44,7 @@ import cv2
 import numpy as np
 
 from srgan.errors import ConfigError
+from srgan.utils.config import from_mapping
 
 KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
 RESIZE_MODES = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
@@ -233,45 +232,6 @@ class RealisticDegradationConfig:
         _require(0 <= self.context <= 64, f"context must be in [0, 64] LR pixels, not {self.context}")
 
 
-def _coerce(value: object, kind: object, where: str) -> object:
-    """A YAML value -> the annotated field type (numbers, strings, tuples, nested sections)."""
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if dataclasses.is_dataclass(kind):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where} must be a mapping of its fields")
-        return _build(kind, value, where + ".")
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where} must be a list, not {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(v, args[0], where) for v in value)
-        if len(value) != len(args):
-            raise ConfigError(f"{where} must be a list of {len(args)} values, not {value!r}")
-        return tuple(_coerce(v, a, where) for v, a in zip(value, args, strict=True))
-    if isinstance(value, bool) or (kind is str) != isinstance(value, str):
-        raise ConfigError(f"{where} must be {getattr(kind, '__name__', kind)}, not {value!r}")
-    if kind is float and isinstance(value, (int, float)):
-        return float(value)
-    if kind is int and isinstance(value, int):
-        return value
-    if kind is str:
-        return value
-    raise ConfigError(f"{where} must be {getattr(kind, '__name__', kind)}, not {value!r}")
-
-
-def _build(cls: type, values: dict, prefix: str = "") -> object:
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(values) - set(names))
-    if unknown:
-        raise ConfigError(f"unknown key {prefix}{unknown[0]}; valid keys here: {', '.join(names)}")
-    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in values.items()}
-    try:
-        return cls(**kwargs)
-    except ConfigError as exc:
-        raise ConfigError(f"{prefix}{exc}") from None
-
-
 def packaged_degradations() -> list[str]:
     """Names of the degradation configs shipped in the package (``realesrgan``, ...)."""
     from importlib import resources
@@ -287,7 +247,7 @@ def parse_degradation_config(data: object, source: str = "config") -> RealisticD
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a degradation config must be a mapping of sections")
     try:
-        return _build(RealisticDegradationConfig, data)  # type: ignore[return-value]
+        return from_mapping(RealisticDegradationConfig, data)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
 

@@ -8,7 +8,6 @@ cross-field rules are checked at load time. The resolved config is saved in the 
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import Any
 import yaml
 
 from srgan.errors import ConfigError, SrganError
+from srgan.utils.atomic import atomic_write_text
+from srgan.utils.config import from_mapping
 
 if typing.TYPE_CHECKING:
     from srgan.data.realistic import RealisticDegradationConfig
@@ -206,61 +207,6 @@ def _check_data_scale(config: RunConfig) -> None:
         raise ConfigError(f"data.hr_patch: {exc}") from None
 
 
-def _coerce(value: Any, annotation: Any, key: str) -> Any:
-    """Check/convert one value against its dataclass annotation."""
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{key}: {value!r} is not a valid {annotation}")
-    if dataclasses.is_dataclass(annotation):
-        if not isinstance(value, dict):
-            raise ConfigError(f"{key} must be a mapping")
-        return _from_dict(annotation, value, key + ".")
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key} must be a list, not {value!r}")
-        item_type = args[0] if args else Any
-        items = [_coerce(v, item_type, key) for v in value]
-        return tuple(items) if origin is tuple else items
-    if annotation is Any:
-        return value
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{key} must be true or false, not {value!r}")
-    if annotation is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if annotation is float and isinstance(value, str):
-        try:  # YAML 1.1 reads "2e-4" (no dot) as a string
-            return float(value)
-        except ValueError:
-            pass
-    if annotation is int and isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if annotation is str and isinstance(value, str):
-        return value
-    raise ConfigError(f"{key} must be {getattr(annotation, '__name__', annotation)}, not {value!r}")
-
-
-def _from_dict(cls: type, values: dict, prefix: str = "") -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ConfigError(f"unknown config key {prefix}{unknown[0]}; valid keys here: {', '.join(sorted(names))}")
-    kwargs = {k: _coerce(v, hints[k], prefix + k) for k, v in values.items()}
-    return cls(**kwargs)
-
-
 def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
     keys = dotted.split(".")
     node = tree
@@ -308,7 +254,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"override {item!r} must look like section.key=value")
         key, raw = item.split("=", 1)
         _set_dotted(tree, key.strip(), yaml.safe_load(raw) if raw.strip() else None)
-    config = _from_dict(RunConfig, tree)
+    config = from_mapping(RunConfig, tree)
     config.check()
     return config
 
@@ -328,7 +274,4 @@ def config_to_dict(config: RunConfig) -> dict:
 
 def save_config(config: RunConfig, path: str | Path) -> None:
     """Write the config as YAML, atomically: `--resume` reads it back, even after a kill mid-write."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(yaml.safe_dump(config_to_dict(config), sort_keys=False))
-    tmp.replace(path)
+    atomic_write_text(path, yaml.safe_dump(config_to_dict(config), sort_keys=False))

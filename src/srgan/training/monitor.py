@@ -13,6 +13,9 @@ import math
 from collections import deque
 from pathlib import Path
 
+from srgan.utils.atomic import atomic_write_text
+from srgan.utils.text import json_safe
+
 log = logging.getLogger(__name__)
 
 
@@ -31,18 +34,13 @@ class MetricsWriter:
                 log.warning("TensorBoard logging off: %s", exc)
 
     def write(self, record: dict, prefix: str = "train") -> None:
-        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
         with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(clean) + "\n")
+            fh.write(json.dumps(json_safe(record)) + "\n")
         if self.tb is not None:
             step = int(record["iteration"])
             for key, value in record.items():
                 if key not in ("iteration", "wall_s") and isinstance(value, (int, float)) and math.isfinite(value):
                     self.tb.add_scalar(f"{prefix}/{key}", value, step)
-
-    def images(self, tag: str, grid, step: int) -> None:
-        if self.tb is not None:
-            self.tb.add_image(tag, grid, step)
 
     def truncate_after(self, iteration: int) -> None:
         """On resume, drop records from iterations the checkpoint does not contain."""
@@ -56,9 +54,7 @@ class MetricsWriter:
                 continue
             if isinstance(record, dict) and record.get("iteration", 0) <= iteration:
                 kept.append(line)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")  # a kill now must not lose the history
-        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-        tmp.replace(self.path)
+        atomic_write_text(self.path, "".join(line + "\n" for line in kept))  # a kill now must not lose the history
 
     def close(self) -> None:
         if self.tb is not None:

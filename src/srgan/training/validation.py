@@ -19,13 +19,18 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from srgan.errors import WeightsError
-from srgan.evaluation.metrics import SSIM_WINDOW, mae_torch, mse_torch, psnr_torch, ssim_torch
+from srgan.evaluation.metrics import (
+    HIGHER_IS_BETTER,
+    SSIM_WINDOW,
+    mae_torch,
+    mse_torch,
+    psnr_torch,
+    ssim_torch,
+)
 from srgan.models.perceptual import PerceptualLoss
 
 log = logging.getLogger(__name__)
 
-#: Whether a larger value of each validation metric is better.
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "mse": False, "mae": False, "perceptual": False}
 REPORTED_VGG_LAYER = "relu5_3"  # evaluate's default layer
 
 
@@ -44,7 +49,7 @@ def _perceptual_per_image(perceptual: PerceptualLoss, sr: torch.Tensor, hr: torc
                           border: int) -> torch.Tensor:
     """Feature MSE of each image of the batch on 8-bit, border-cropped RGB, as evaluate scores it."""
     def prepare(x: torch.Tensor) -> torch.Tensor:
-        x = (x * 255.0).round() / 255.0
+        x = (x * 255.0).round() / 255.0  # as tensor_to_image rounds the images evaluate scores
         return x[..., border:x.shape[-2] - border, border:x.shape[-1] - border] if border else x
 
     sr, hr = prepare(sr), prepare(hr)
