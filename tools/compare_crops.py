@@ -19,6 +19,7 @@ import io
 import json
 import logging
 import sys
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,11 +27,12 @@ import numpy as np
 from PIL import Image
 
 import srgan
+from srgan.errors import SrganError
 from srgan.evaluation import plots
 from srgan.evaluation.baselines import BaselineModel
 from srgan.evaluation.metrics import psnr
 from srgan.evaluation.niqe import make_niqe
-from srgan.utils.image import is_image_path, load_rgb8
+from srgan.utils.image import is_image_path, load_rgb8, to_grey8
 
 log = logging.getLogger("compare_crops")
 
@@ -102,8 +104,13 @@ def choose_crop(row: Row, size: int) -> tuple[int, int]:
     return plots.top_regions(score, size, 1, border=4, align=4)[0]
 
 
-def caption(image: np.ndarray, hr: np.ndarray | None, niqe) -> str:
-    parts = [f"{psnr(image, hr, crop_border=4):.2f} dB"] if hr is not None else []
+def caption(image: np.ndarray, hr: np.ndarray | None, niqe, grey: bool) -> str:
+    if hr is not None:
+        # A grey input is scored on its raw values, as srgan evaluate does (not Y of R = G = B).
+        pair = (to_grey8(image), to_grey8(hr)) if grey else (image, hr)
+        parts = [f"{psnr(*pair, crop_border=4):.2f} dB"]
+    else:
+        parts = []
     value = niqe(image)
     parts.append(f"NIQE {value:.2f}" if value is not None else "NIQE –")
     return " · ".join(parts)
@@ -112,13 +119,13 @@ def caption(image: np.ndarray, hr: np.ndarray | None, niqe) -> str:
 class Grid:
     """Pixel-exact placement on a matplotlib figure: one crop pixel is one figure pixel."""
 
-    DPI, PAD, HEADER, LABEL, CAPTION = 100, 6, 24, 17, 14
+    DPI, PAD, HEADER, LABEL, CAPTION = 100, 6, 32, 17, 14
 
     def __init__(self, rows: int, columns: int, cell: int) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
-        self.cell, self.thumb = cell, int(cell * 1.6)
+        self.cell, self.thumb = cell, int(cell * 1.5)
         self.row_height = self.LABEL + cell + self.CAPTION + self.PAD
         self.width = self.PAD + self.thumb + self.PAD + columns * (cell + self.PAD)
         self.height = self.HEADER + rows * self.row_height
@@ -161,9 +168,10 @@ def draw(rows: list[Row], columns: list[str], cell: int, scores: bool) -> Grid:
     has_hr = any(row.hr is not None for row in rows)
     titles = ["input (x4 nearest)", *columns] + (["HR (reference)"] if has_hr else [])
     grid = Grid(len(rows), len(titles), cell)
-    grid.text(grid.x_of(-1) + grid.thumb / 2, 6, "whole input", size=9, ha="center", weight="bold")
-    for k, title in enumerate(titles):
-        grid.text(grid.x_of(k) + cell / 2, 6, title, size=9, ha="center", weight="bold")
+    grid.text(grid.x_of(-1) + grid.thumb / 2, 4, "whole input", size=8.5, ha="center", weight="bold")
+    for k, title in enumerate(titles):  # two short lines fit over a crop; one long one runs into the next
+        grid.text(grid.x_of(k) + cell / 2, 4, "\n".join(textwrap.wrap(title, max(8, cell // 8))), size=8.5,
+                  ha="center", weight="bold", linespacing=1.0)
     niqe = make_niqe(crop_border=4)
     for r, row in enumerate(rows):
         grid.text(grid.PAD, grid.HEADER + r * grid.row_height + 2, row.label, size=8)
@@ -176,7 +184,7 @@ def draw(rows: list[Row], columns: list[str], cell: int, scores: bool) -> Grid:
         grid.image(r, 0, rgb(np.repeat(np.repeat(lr_crop, 4, axis=0), 4, axis=1)))
         for k, name in enumerate(columns, start=1):
             output = row.outputs.get(name)
-            text = caption(output, row.hr, niqe) if output is not None and scores else ""
+            text = caption(output, row.hr, niqe, row.lr.shape[2] == 1) if output is not None and scores else ""
             grid.image(r, k, None if output is None else output[y:y + size, x:x + size], text)
         if has_hr:
             grid.image(r, len(titles) - 1, None if row.hr is None else row.hr[y:y + size, x:x + size])
@@ -197,7 +205,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--extra-column", type=parse_extra, action="append", default=[], metavar="NAME=DIR",
                         help="a column of upscales made elsewhere: DIR/STEM.png for each input STEM")
     parser.add_argument("-o", "--out", type=Path, required=True, help="the figure (.png)")
-    parser.add_argument("--crop", type=int, default=128, help="crop side in output pixels (default 128)")
+    parser.add_argument("--crop", type=int, default=112,
+                        help="crop side in output pixels (default 112; 96 keeps 8 columns under 1 MB)")
     parser.add_argument("--no-scores", action="store_true", help="no Y-PSNR / NIQE under the crops")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -212,7 +221,12 @@ def main(argv: list[str] | None = None) -> None:
     columns = ["bicubic", *args.model, *extras]
     size = draw(rows, columns, crop, not args.no_scores).save(args.out)
     print(f"{args.out}: {len(rows)} inputs x {len(columns)} upscalers, {size / 1e6:.2f} MB")
+    if size > 1_000_000:
+        print(f"over 1 MB (for docs/): try --crop {max(16, crop - 16)} or fewer inputs/models")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        main()
+    except SrganError as exc:  # a bad model name, an unreadable image: one line, as the CLI does
+        sys.exit(f"error: {exc}")
