@@ -31,13 +31,15 @@ class TorchBackend:
 
     model: torch.nn.Module
     scale: int
-    receptive_radius: int
+    receptive_radius: int | None  # None: no finite one (a community model with global context)
     device: torch.device
     dtype: torch.dtype = torch.float32
     channels_last: bool = True
     name: str = "torch"
     info: GeneratorInfo | None = None
     parameters: int = 0  # of the network as trained (before fusing)
+    pad_multiple: int = 1  # tiles start on multiples of it (window attention)
+    min_size: int = 0  # the smallest input side the network runs on
 
     @property
     def precision(self) -> str:
@@ -56,11 +58,13 @@ class OnnxBackend:
 
     session: object
     scale: int
-    receptive_radius: int
+    receptive_radius: int | None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     precision: str = "fp32"
     name: str = "onnxruntime"
     info: GeneratorInfo | None = None  # None for an .onnx file
+    pad_multiple: int = 1
+    min_size: int = 0
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         lr = x.detach().float().cpu().contiguous().numpy()
@@ -81,16 +85,13 @@ def load_torch_backend(model_spec: str, device: torch.device, precision: str = "
         raise SrganError(f"{model_spec} is an ONNX model: use --backend onnxruntime")
     dtype = resolve_precision(precision, device, flag)
     model, info = load_generator(model_spec, device="cpu", perception=perception)
+    if info.community:
+        return _community_backend(model, info, device, dtype, precision, self_ensemble)
     fused = fuse_for_inference(model, channels_last=channels_last).to(device)
     if dtype is not torch.float32:
         candidate = to_precision(fuse_for_inference(model, channels_last=channels_last).to(device), dtype)
-        if precision == "auto":
-            from srgan.inference.precision import guard_passes
-
-            ok = guard_passes(TorchBackend(fused, info.scale, 0, device, channels_last=channels_last),
-                              TorchBackend(candidate, info.scale, 0, device, dtype, channels_last),
-                              info.scale, info.name, precision_name(dtype), channels_last)
-            dtype = dtype if ok else torch.float32
+        if precision == "auto" and not _guard_passes(fused, candidate, info, device, dtype, channels_last):
+            dtype = torch.float32
         fused = candidate if dtype is not torch.float32 else fused
     if self_ensemble:
         from srgan.models.ensemble import SelfEnsemble
@@ -99,6 +100,46 @@ def load_torch_backend(model_spec: str, device: torch.device, precision: str = "
     return TorchBackend(model=fused, scale=info.scale, receptive_radius=receptive_radius(model), device=device,
                         dtype=dtype, channels_last=channels_last, info=info,
                         parameters=sum(p.numel() for p in model.parameters()))
+
+
+def _guard_passes(fused: torch.nn.Module, candidate: torch.nn.Module, info: GeneratorInfo, device: torch.device,
+                  dtype: torch.dtype, channels_last: bool) -> bool:
+    """``auto``'s quality guard (:mod:`srgan.inference.precision`): ``candidate`` (in ``dtype``)
+    against ``fused`` (fp32)."""
+    from srgan.inference.precision import guard_passes
+
+    return guard_passes(TorchBackend(fused, info.scale, 0, device, channels_last=channels_last),
+                        TorchBackend(candidate, info.scale, 0, device, dtype, channels_last),
+                        info.scale, info.name, precision_name(dtype), channels_last)
+
+
+def _community_backend(model: torch.nn.Module, info: GeneratorInfo, device: torch.device, dtype: torch.dtype,
+                       precision: str, self_ensemble: bool) -> TorchBackend:
+    """A spandrel model as it is: not fused (srgan's rewrites know SRResNet only), NCHW (some
+    architectures ``view`` their activations); fp16 / bf16 only where spandrel marks them safe
+    (``auto`` then keeps fp32; asked for, one line), and for ``auto`` through the quality guard."""
+    import copy
+
+    from srgan.models.fuse import to_precision
+
+    if not {torch.float16: info.supports_half, torch.bfloat16: info.supports_bf16}.get(dtype, True):
+        if precision != "auto":
+            raise SrganError(f"{info.name} ({info.arch}) does not support {precision_name(dtype)}: spandrel marks it "
+                             "unsafe for this architecture (NaN or black images); run it in fp32")
+        dtype = torch.float32
+    net = model.to(device)
+    if dtype is not torch.float32:
+        candidate = to_precision(copy.deepcopy(net), dtype)
+        if precision == "auto" and not _guard_passes(net, candidate, info, device, dtype, False):
+            dtype = torch.float32
+        net = candidate if dtype is not torch.float32 else net
+    if self_ensemble:
+        from srgan.models.ensemble import SelfEnsemble
+
+        net = SelfEnsemble(net)
+    return TorchBackend(model=net, scale=info.scale, receptive_radius=info.receptive_radius, device=device,
+                        dtype=dtype, channels_last=False, info=info, parameters=sum(p.numel() for p in model.parameters()),
+                        pad_multiple=info.pad_multiple, min_size=info.min_size)
 
 
 def load_onnx_backend(model_spec: str, device: torch.device, threads: int | None = None) -> OnnxBackend:
@@ -130,8 +171,10 @@ def load_onnx_backend(model_spec: str, device: torch.device, threads: int | None
     missing = [key for key in ("srgan_scale", "srgan_receptive_radius") if key not in meta]
     if missing:  # the tile overlap that makes tiling exact comes from the receptive radius
         raise WeightsError(f"{source} is not an srgan ONNX export (no {missing[0]} metadata)")
+    radius = meta["srgan_receptive_radius"]  # "unbounded" for a community model with global context
     return OnnxBackend(session=session, scale=int(meta["srgan_scale"]),
-                       receptive_radius=int(meta["srgan_receptive_radius"]), device=device, info=info)
+                       receptive_radius=int(radius) if radius.isdigit() else None, device=device, info=info,
+                       pad_multiple=int(meta.get("srgan_pad_multiple", 1)), min_size=int(meta.get("srgan_min_size", 0)))
 
 
 def load_backend(model_spec: str, backend: str = "torch", device: str = "auto", precision: str = "auto",

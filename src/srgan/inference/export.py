@@ -21,27 +21,47 @@ OPSET = 17
 
 
 def export_onnx_bytes(model, info, sample_size: int = 32) -> bytes:
-    """Serialised ONNX model for a loaded generator (``model``, ``info`` from ``load_generator``)."""
+    """Serialised ONNX model for a loaded generator (``model``, ``info`` from ``load_generator``).
+
+    A community model (spandrel) is exported as it is, not fused, with its measured receptive
+    radius (``unbounded`` when it has none) and tile grid (``srgan_pad_multiple``) in the metadata;
+    an architecture the exporter cannot trace is one line."""
+    import copy
+
     import onnx
     import torch
 
+    from srgan.errors import SrganError
     from srgan.inference.tiling import receptive_radius
     from srgan.models.fuse import fuse_for_inference
 
-    radius = receptive_radius(model)
-    fused = fuse_for_inference(model, channels_last=False).cpu().float()  # a copy: `model` is left as is
+    if info.community:
+        radius = "unbounded" if info.receptive_radius is None else str(info.receptive_radius)
+        fused = copy.deepcopy(model).cpu().float()
+        # Off the window grid, so the tracer records the architecture's own padding to the grid
+        # (traced on a multiple, the graph would skip it and fail on other sizes).
+        step = info.pad_multiple
+        sample_size = -(-max(sample_size, info.min_size, 2 * step) // step) * step + (1 if step > 1 else 0)
+    else:
+        radius = str(receptive_radius(model))
+        fused = fuse_for_inference(model, channels_last=False).cpu().float()  # a copy: `model` is left as is
     sample = torch.rand(1, 3, sample_size, sample_size)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice and tracer notes
-        torch.onnx.export(
-            fused, (sample,), buffer, dynamo=False, opset_version=OPSET,
-            input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
-                          OUTPUT_NAME: {0: "batch", 2: "out_height", 3: "out_width"}},
-        )
+        try:
+            torch.onnx.export(
+                fused, (sample,), buffer, dynamo=False, opset_version=OPSET,
+                input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                dynamic_axes={INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
+                              OUTPUT_NAME: {0: "batch", 2: "out_height", 3: "out_width"}},
+            )
+        except Exception as exc:  # noqa: BLE001 - the exporter raises many types for untraceable code
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise SrganError(f"{info.name} ({info.arch}) does not export to ONNX: {first}") from None
     proto = onnx.load_from_string(buffer.getvalue())
-    metadata = {"srgan_scale": str(info.scale), "srgan_receptive_radius": str(radius),
+    metadata = {"srgan_scale": str(info.scale), "srgan_receptive_radius": radius,
+                "srgan_pad_multiple": str(info.pad_multiple), "srgan_min_size": str(info.min_size),
                 "srgan_arch": info.arch, "srgan_model_args": json.dumps(info.model_args),
                 "srgan_source": info.source}
     for key, value in metadata.items():
@@ -76,8 +96,16 @@ def parity_check(model_spec: str, onnx_path: str | os.PathLike, height: int = 37
     x = torch.rand(2, 3, height, width, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         expected = model(x).numpy()
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    (actual,) = session.run(None, {INPUT_NAME: x.numpy()})
+    try:  # an export traced at one size may not run at another (window models that bake a shape)
+        options = ort.SessionOptions()
+        options.log_severity_level = 4  # its failure is reported below in one line, not logged too
+        session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        (actual,) = session.run(None, {INPUT_NAME: x.numpy()})
+    except Exception as exc:  # noqa: BLE001 - onnxruntime's own exception types
+        from srgan.errors import SrganError
+
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise SrganError(f"the export {onnx_path} does not run at {width}x{height}: {first}") from None
     if actual.shape != expected.shape:
         return float("inf")
     return float(np.abs(actual - expected).max())

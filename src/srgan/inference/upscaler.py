@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 ALPHA_MODES = ("bicubic", "model")
 #: Bicubic (alpha) reaches 2 input pixels: the tile overlap must cover at least that.
 _BICUBIC_RADIUS = 2
+#: The radius used for a network without a finite one: the overlap becomes half a tile, feathered.
+_UNBOUNDED = 1 << 20
 
 __all__ = ["ALPHA_MODES", "DEFAULT_TILE", "UpscaleConfig", "UpscaleOutOfMemory", "Upscaler", "check_outscale"]
 
@@ -100,11 +102,24 @@ class Upscaler:
                                    self_ensemble=config.self_ensemble)
         self.scale = self.runner.scale
         self.precision = self.runner.precision  # what auto resolved to: fp32, bf16 or fp16
-        radius = max(self.runner.receptive_radius, _BICUBIC_RADIUS)
-        self.plan = TilePlan.resolve(config.tile, radius, config.tile_overlap)
-        if not self.plan.whole and self.plan.margin < radius:
+        self.plan = self._tile_plan(config)
+
+    def _tile_plan(self, config: UpscaleConfig) -> TilePlan:
+        """The network's plan: overlap from its receptive radius (read from its convolutions, or
+        measured for a community model), tiles on its window grid and no smaller than its minimum."""
+        name = self.runner.info.name if self.runner.info is not None else config.model
+        radius = self.runner.receptive_radius
+        if config.tile and config.tile < self.runner.min_size:
+            raise SrganError(f"--tile {config.tile} is below the smallest input {name} runs on ({self.runner.min_size})")
+        reach = max(_UNBOUNDED if radius is None else radius, _BICUBIC_RADIUS)
+        plan = TilePlan.resolve(config.tile, reach, config.tile_overlap, align=self.runner.pad_multiple)
+        if radius is None and not plan.whole:
+            log.warning("%s has no finite receptive field (global pooling): its tiles are feathered, not exact; "
+                        "--tile 0 gives the whole-image result", name)
+        elif not plan.whole and plan.margin < reach:
             log.debug("tile overlap %d is below the receptive field %d: seams are feathered, not exact",
-                      self.plan.overlap, 2 * radius + 1)
+                      plan.overlap, 2 * reach + 1)
+        return plan
 
     @property
     def device(self) -> torch.device:
