@@ -23,10 +23,10 @@ from spandrel.architectures.SPAN import SPAN  # noqa: E402
 from spandrel.architectures.SwinIR import SwinIR  # noqa: E402
 
 from srgan.cli.main import main  # noqa: E402
-from srgan.errors import WeightsError  # noqa: E402
+from srgan.errors import SrganError, WeightsError  # noqa: E402
 from srgan.models import load_generator, read_generator_weights  # noqa: E402
 from srgan.models.community import measure_receptive_radius, window_multiple  # noqa: E402
-from srgan.utils.image import save_image  # noqa: E402
+from srgan.utils.image import read_image, save_image  # noqa: E402
 
 #: name → (spandrel class and tiny hyper-parameters, how the file is saved, spandrel's architecture id)
 NETS = {
@@ -183,3 +183,135 @@ def test_bad_model_files_are_one_line_errors(case, files, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("srgan: error:") and words in err[0] and str(path) in err[0], err
     assert not (tmp_path / "code-ran").exists()
+
+
+# --- through srgan's commands: upscale (whole and tiled), the Python API, evaluate, serve, export ---
+
+BOUNDED = ["esrgan", "compact", "swinir", "span", "hat", "dat"]  # omnisr pools globally: no finite radius
+
+
+def _reference(path: Path, image: np.ndarray) -> np.ndarray:
+    """spandrel's direct forward pass on the whole image, rounded to uint8 as srgan rounds."""
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255
+    return (spandrel_forward(path, x)[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+def _upscale_cli(path: Path, image_path: Path, out: Path, *flags: str) -> np.ndarray:
+    argv = ["upscale", str(image_path), "-o", str(out), "--model", str(path), "--device", "cpu",
+            "--precision", "fp32", "--force", *flags]
+    assert main(argv) == 0
+    return read_image(out).pixels
+
+
+def _max_diff(a: np.ndarray, b: np.ndarray) -> int:
+    return int(np.abs(a.astype(int) - b.astype(int)).max())
+
+
+@pytest.mark.parametrize("name", BOUNDED)
+def test_upscale_whole_and_tiled_equal_spandrel(name, files, tmp_path):
+    from srgan.inference import Upscaler
+
+    image = _image(72, 60, seed=3)
+    save_image(tmp_path / "in.png", image)
+    expected = _reference(files[name], image)
+    whole = _upscale_cli(files[name], tmp_path / "in.png", tmp_path / "whole.png", "--tile", "0")
+    tiled = _upscale_cli(files[name], tmp_path / "in.png", tmp_path / "tiled.png", "--tile", "32")
+    assert whole.shape == expected.shape
+    assert _max_diff(whole, expected) <= 1 and _max_diff(tiled, expected) <= 1
+    plan = Upscaler(str(files[name]), device="cpu", precision="fp32", tile=32).plan
+    assert plan.count(72, 60) >= 4 and plan.margin >= 1  # really tiled, with the measured margin
+
+
+def test_without_the_measured_overlap_the_seams_show(files, tmp_path):
+    """The check above can fail: the same tiles with no overlap differ by many grey levels."""
+    image = _image(72, 60, seed=3)
+    save_image(tmp_path / "in.png", image)
+    seams = _upscale_cli(files["swinir"], tmp_path / "in.png", tmp_path / "o.png", "--tile", "32",
+                         "--tile-overlap", "0")
+    assert _max_diff(seams, _reference(files["swinir"], image)) > 8
+
+
+def test_a_model_with_global_context_is_whole_exact_and_tiled_with_a_warning(files, tmp_path, caplog):
+    image = _image(72, 60, seed=3)
+    save_image(tmp_path / "in.png", image)
+    expected = _reference(files["omnisr"], image)
+    assert load_generator(files["omnisr"])[1].receptive_radius is None
+    assert _max_diff(_upscale_cli(files["omnisr"], tmp_path / "in.png", tmp_path / "w.png", "--tile", "0"),
+                     expected) <= 1
+    with caplog.at_level("WARNING"):
+        tiled = _upscale_cli(files["omnisr"], tmp_path / "in.png", tmp_path / "t.png", "--tile", "32")
+    assert any("no finite receptive field" in r.getMessage() for r in caplog.records)
+    assert tiled.shape == expected.shape
+
+
+def test_python_api_takes_a_community_file(files):
+    import srgan
+
+    image = _image(24, 20, seed=5)
+    out = srgan.upscale(image, model=str(files["hat"]), device="cpu", precision="fp32", tile=0)
+    assert _max_diff(out, _reference(files["hat"], image)) <= 1
+
+
+def test_fp16_and_bf16_follow_spandrel(files):
+    from srgan.inference.backends import _community_backend
+
+    model, info = load_generator(files["swinir"])  # spandrel: SwinIR fp16 unsafe, bf16 fine
+    with pytest.raises(SrganError, match="does not support fp16"):
+        _community_backend(model, info, torch.device("cpu"), torch.float16, "fp16", False)
+    auto = _community_backend(model, info, torch.device("cpu"), torch.float16, "auto", False)
+    assert auto.dtype is torch.float32  # auto never picks what spandrel marks unsafe
+    assert _community_backend(model, info, torch.device("cpu"), torch.bfloat16, "bf16", False).dtype is torch.bfloat16
+
+
+def test_evaluate_puts_community_rows_next_to_ours(files, tmp_path, capsys):
+    for i in range(2):
+        save_image(tmp_path / "hr" / f"h{i}.png", _image(32, 32, seed=i))
+    argv = ["evaluate", "--model", str(files["compact"]), "bicubic", "--data", str(tmp_path / "hr"), "--scale", "4",
+            "--no-perceptual", "--no-niqe", "--device", "cpu", "--out", str(tmp_path / "eval")]
+    assert main(argv) == 0
+    table = capsys.readouterr().out
+    assert "compact" in table and "bicubic" in table
+
+
+def test_serve_offers_the_files_of_models_dir(files, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from srgan.web.app import WebConfig, create_app
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in ("compact", "swinir"):
+        (folder / files[name].name).write_bytes(files[name].read_bytes())
+    (folder / "broken.pth").write_bytes(b"not a model")
+    (folder / "notes.txt").write_text("ignored")
+    app = create_app(WebConfig(models=(), models_dir=str(folder), device="cpu", tile=0))
+    with TestClient(app) as client:
+        assert client.get("/api/models").json() == [{"name": "compact", "scale": 4}, {"name": "swinir", "scale": 2}]
+        image = _image(20, 16)
+        import io
+
+        from PIL import Image
+
+        body = io.BytesIO()
+        Image.fromarray(image).save(body, format="PNG")
+        answer = client.post("/api/upscale?model=swinir", content=body.getvalue(),
+                             headers={"Content-Type": "image/png"})
+        assert answer.status_code == 200 and answer.headers["X-Output-Size"] == "32x40"
+
+
+def test_export_onnx_where_the_architecture_exports(files, tmp_path, capsys):
+    assert main(["export", "onnx", "--model", str(files["compact"]), "-o", str(tmp_path / "c.onnx")]) == 0
+    assert "parity" in capsys.readouterr().out
+    out = _upscale_cli(tmp_path / "c.onnx", _save_small(tmp_path), tmp_path / "o.png", "--backend", "onnxruntime",
+                       "--tile", "0")
+    assert out.shape == (64, 48, 3)
+    # DAT's traced graph does not run at another size: one line, no traceback.
+    assert main(["export", "onnx", "--model", str(files["dat"]), "-o", str(tmp_path / "d.onnx")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("srgan: error:"), err
+
+
+def _save_small(folder: Path) -> Path:
+    path = folder / "small.png"
+    save_image(path, _image(16, 12))
+    return path
