@@ -19,7 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "dataset's test split, with PSNR/SSIM on Y as in the published tables.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="extend", nargs="+", required=True, metavar="MODEL",
-                        help="weights file (.safetensors / checkpoint .pt), shipped name (srresnet_x4, srgan_x4, "
+                        help="weights file (.safetensors / checkpoint .pt, or a community .pth/.safetensors: ESRGAN, "
+                        "Real-ESRGAN, SwinIR, HAT, ... via spandrel), shipped name (srresnet_x4, srgan_x4, "
                         "default) or baseline (bicubic, lanczos, nearest); repeat or list several")
     parser.add_argument("--data", action="extend", nargs="+", required=True, metavar="DIR",
                         help="folder of HR images, folder of benchmark folders, prepared dataset (test split), "

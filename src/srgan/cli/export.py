@@ -12,7 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     onnx = commands.add_parser("onnx", help="ONNX with dynamic batch, height and width",
                                description="Export the inference-fused generator (BatchNorm folded) to ONNX "
                                "and check it against PyTorch on a random image.")
-    onnx.add_argument("--model", default="default", help="shipped name, .safetensors file or checkpoint")
+    onnx.add_argument("--model", default="default", help="shipped name, .safetensors file, checkpoint, or a community model file (spandrel: exports "
+                      "where the architecture traces)")
     onnx.add_argument("-o", "--output", required=True, help="the .onnx file to write")
     onnx.add_argument("--force", action="store_true", help="overwrite an existing file")
     onnx.add_argument("--no-check", action="store_true", help="skip the ONNX Runtime vs PyTorch parity check")
