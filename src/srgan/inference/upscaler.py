@@ -47,7 +47,9 @@ class UpscaleConfig:
 
     Args:
         model: shipped name (``default``, ``srresnet_x4``, ``srgan_x4``), a ``.safetensors`` file,
-            a training checkpoint, or (with ``backend="onnxruntime"``) an ``.onnx`` export.
+            a training checkpoint, a community model file (``.pth``/``.safetensors`` of ESRGAN,
+            Real-ESRGAN, SwinIR, HAT, ...: :mod:`srgan.models.community`), or (with
+            ``backend="onnxruntime"``) an ``.onnx`` export.
         backend: ``torch`` (default, fastest on this project's machines) or ``onnxruntime``.
         device: ``auto`` (CUDA > MPS > CPU), ``cpu``, ``cuda``, ``cuda:N``, ``mps``.
         precision: ``auto`` (default: bf16 on a CPU with native bf16 where the network passes the
