@@ -50,8 +50,8 @@ def test_noise_sigma_measures_added_gaussian_noise(sigma):
     grey_noise = np.clip(clean + rng.normal(0, sigma, clean.shape[:2])[..., None], 0, 255)
     colour_noise = np.clip(clean + rng.normal(0, sigma, clean.shape), 0, 255)
     assert noise_sigma(clean.astype(np.uint8)) < 1.0
-    assert noise_sigma(grey_noise) == pytest.approx(sigma, rel=0.15)
-    assert noise_sigma(colour_noise) == pytest.approx(sigma * np.linalg.norm(LUMA_WEIGHTS), rel=0.15)
+    assert noise_sigma(grey_noise / 255.0) == pytest.approx(sigma, rel=0.15)  # float images are in [0, 1]
+    assert noise_sigma(colour_noise / 255.0) == pytest.approx(sigma * np.linalg.norm(LUMA_WEIGHTS), rel=0.15)
 
 
 def test_blockiness_sees_the_jpeg_grid_only_where_it_is(tmp_path):
@@ -78,3 +78,33 @@ def test_assess_takes_clean_inputs_as_clean_and_jpegs_as_degraded(tmp_path):
 
 def test_strength_is_quantised_to_few_networks():
     assert [quantised_strength(s) for s in (0.0, 0.1, 0.3, 0.49, 0.8, 1.0)] == [0.0, 0.0, 0.25, 0.5, 0.75, 1.0]
+
+
+def test_auto_upscales_each_file_with_the_network_its_quality_calls_for(tmp_path, capsys):
+    from srgan.cli.main import main
+    from srgan.inference import Upscaler
+    from srgan.inference.auto import REAL_MODEL, AutoUpscaler
+
+    image = _photo_like(32)
+    Image.fromarray(image).save(tmp_path / "clean.png")
+    _jpeg(image, 40, tmp_path / "web.jpg")
+    assert main(["upscale", str(tmp_path / "clean.png"), str(tmp_path / "web.jpg"), "-o", str(tmp_path / "out"),
+                 "--ext", "png"]) == 0
+    lines = capsys.readouterr().out
+    assert "auto: not a JPEG" in lines and "-> srresnet_x4" in lines and "auto: JPEG q40" in lines
+    has_real = AutoUpscaler().has_real
+    expected = {"clean": "srresnet_x4", "web": REAL_MODEL if has_real else "srresnet_x4"}
+    for stem, model in expected.items():
+        source = np.asarray(Image.open(tmp_path / (f"{stem}.png" if stem == "clean" else f"{stem}.jpg")).convert("RGB"))
+        written = np.asarray(Image.open(tmp_path / "out" / f"{stem}.png"))
+        assert np.array_equal(written, Upscaler(model).upscale(source)), stem
+
+
+def test_interpolation_specs_name_two_shipped_models():
+    from srgan.errors import WeightsError
+    from srgan.models.factory import interpolation_spec, parse_interpolation
+
+    assert parse_interpolation(interpolation_spec("srresnet_x4", "srgan_x4", 0.25)) == ("srresnet_x4", "srgan_x4", 0.25)
+    assert parse_interpolation("my~file@2.safetensors") is None and parse_interpolation("srresnet_x4") is None
+    with pytest.raises(WeightsError, match="must be a number"):
+        parse_interpolation("srresnet_x4~srgan_x4@half")

@@ -12,7 +12,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     parser.add_argument("--model", action="append", metavar="MODEL",
-                        help="model offered on the page; repeat for several (default: default)")
+                        help="model offered on the page; repeat for several (default: auto, which picks per upload)")
     parser.add_argument("--models-dir", metavar="DIR",
                         help="also offer every model file in DIR (.pth, .pt, .ckpt, .safetensors: srgan's and the "
                         "community's, e.g. ESRGAN, Real-ESRGAN, SwinIR, HAT); files that cannot be used are skipped")
@@ -39,7 +39,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from srgan.web.app import WebConfig, create_app
 
-    config = WebConfig(models=tuple(args.model or ["default"]), max_upload_bytes=int(args.max_upload_mb * 1e6),
+    config = WebConfig(models=tuple(args.model or ["auto"]), max_upload_bytes=int(args.max_upload_mb * 1e6),
                        max_input_pixels=args.max_pixels, max_output_pixels=args.max_output_pixels,
                        max_concurrent=max(1, args.concurrency), device=args.device, backend=args.backend,
                        tile=args.tile, models_dir=args.models_dir, precision=args.precision)

@@ -15,8 +15,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders (recursive) or globs")
     parser.add_argument("-o", "--output", required=True, metavar="OUT",
                         help="output folder (or output file for a single input)")
-    parser.add_argument("--model", default="default",
-                        help="shipped name (default, srresnet_x4, srgan_x4), .safetensors, checkpoint, or .onnx")
+    parser.add_argument("--model", default="auto",
+                        help="auto (default: per input, srresnet_x4 for clean images, srresnet_x4_real for JPEG, "
+                        "noisy or blurred ones, or their interpolation; the choice is printed per file), a shipped "
+                        "name (default = srresnet_x4, srgan_x4, srresnet_x4_real), .safetensors, checkpoint, a "
+                        "community model file (ESRGAN, Real-ESRGAN, SwinIR, ...), or .onnx")
     parser.add_argument("--scale", type=int, help="expected network scale (refused if the model's differs)")
     parser.add_argument("--outscale", type=float,
                         help="final scale relative to the input (Lanczos resize from the network's scale)")
@@ -51,15 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from srgan.errors import SrganError
+    from srgan.inference.auto import make_upscaler
     from srgan.inference.files import upscale_batch
-    from srgan.inference.upscaler import UpscaleConfig, Upscaler
     from srgan.utils.image import DEFAULT_MAX_PIXELS
 
-    config = UpscaleConfig(args.model, backend=args.backend, device=args.device, precision=args.precision,
-                           half=args.half, tile=args.tile,
-                           tile_overlap=args.tile_overlap, alpha=args.alpha, perception=args.perception,
-                           self_ensemble=args.self_ensemble)
-    upscaler = Upscaler(config)
+    upscaler = make_upscaler(args.model, backend=args.backend, device=args.device, precision=args.precision,
+                             half=args.half, tile=args.tile, tile_overlap=args.tile_overlap, alpha=args.alpha,
+                             perception=args.perception, self_ensemble=args.self_ensemble)
     if args.scale is not None and args.scale != upscaler.scale:
         raise SrganError(f"--model {args.model} is x{upscaler.scale}, not x{args.scale}; "
                          f"use a x{args.scale} model, or --outscale {args.scale} for a final resize")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -31,14 +32,27 @@ def get_upscaler(model: str = "default", **options: Any) -> Upscaler:
     return upscaler
 
 
-def upscale(image, model: str = "default", scale: float | None = None, **options: Any):
+def _auto_upscaler(**options: Any):
+    from srgan.inference.auto import AutoUpscaler
+
+    key = ("auto", tuple(sorted(options.items())))
+    with _CACHE_LOCK:
+        upscaler = _CACHE.get(key)
+        if upscaler is None:
+            upscaler = _CACHE[key] = AutoUpscaler(**options)
+    return upscaler
+
+
+def upscale(image, model: str = "auto", scale: float | None = None, **options: Any):
     """Upscale a PIL image or a numpy array; returns the same kind.
 
     Args:
         image: ``PIL.Image.Image`` (any mode; EXIF orientation applied; alpha, grey and 16-bit
             kept) or a numpy array (H, W) / (H, W, C) with C in 1..4, uint8, uint16 or float in
             [0, 1] (channels RGB[A] order).
-        model: shipped name, ``.safetensors`` file, checkpoint, or ``.onnx`` (with
+        model: ``auto`` (default: the clean or the real-world model, or their interpolation,
+            chosen per image from its JPEG tables, noise and blockiness), a shipped name,
+            ``.safetensors`` file, checkpoint, community model file, or ``.onnx`` (with
             ``backend="onnxruntime"``).
         scale: output size relative to the input; default the network's scale, other values
             get a final Lanczos resize.
@@ -52,7 +66,8 @@ def upscale(image, model: str = "default", scale: float | None = None, **options
         from PIL import Image
         big = srgan.upscale(Image.open("photo.jpg"))
     """
-    upscaler = get_upscaler(model, **options)
+    auto = model == "auto" and options.get("perception") is None and options.get("backend", "torch") == "torch"
+    upscaler = _auto_upscaler(**options) if auto else get_upscaler("default" if model == "auto" else model, **options)
     if isinstance(image, np.ndarray):
         return upscaler.upscale(image, outscale=scale)
     try:
@@ -61,6 +76,11 @@ def upscale(image, model: str = "default", scale: float | None = None, **options
         Image = None
     if Image is not None and isinstance(image, Image.Image):
         pixels, mode = pil_to_pixels(image)
+        if auto:  # a JPEG opened with PIL still has its quantisation tables: auto reads the quality
+            from srgan.inference.auto import quality_from_tables
+
+            upscaler, note = upscaler.select(pixels, quality=quality_from_tables(getattr(image, "quantization", None)))
+            logging.getLogger(__name__).info("%s", note)
         return pixels_to_pil(upscaler.upscale(pixels, outscale=scale), mode, image.info.get("icc_profile"))
     raise TypeError(f"srgan.upscale takes a PIL image or a numpy array, not {type(image).__name__}")
 

@@ -23,12 +23,15 @@ module constants with the reason for each.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from srgan.utils.color import luma
+
+log = logging.getLogger(__name__)
 
 #: The IJG standard luminance quantisation table (ITU-T T.81 Annex K), natural order.
 _STD_LUMA = np.array([
@@ -64,10 +67,14 @@ def jpeg_quality(path: str | Path) -> int | None:
 
     try:
         with Image.open(path) as image:
-            tables = getattr(image, "quantization", None) or {}
+            return quality_from_tables(getattr(image, "quantization", None))
     except (OSError, ValueError, SyntaxError):
         return None
-    luma = tables.get(0)
+
+
+def quality_from_tables(tables: dict | None) -> int | None:
+    """The IJG quality of Pillow's ``image.quantization`` tables (None without a luminance table)."""
+    luma = (tables or {}).get(0)
     if luma is None or len(luma) != 64:
         return None
     distance = np.abs(_IJG_TABLES - np.asarray(luma, dtype=np.float64)).sum(axis=1)
@@ -75,11 +82,11 @@ def jpeg_quality(path: str | Path) -> int | None:
 
 
 def _luma(image: np.ndarray) -> np.ndarray:
-    """Luma on 0..255 (float64) of an HxW or HxWx3/4 uint8/uint16 array."""
-    peak = 65535.0 if image.dtype == np.uint16 else 255.0
+    """Luma on 0..255 (float64) of an (H, W) or (H, W, C) uint8, uint16 or [0, 1] float array."""
+    peak = {np.dtype(np.uint16): 65535.0, np.dtype(np.uint8): 255.0}.get(image.dtype, 1.0)  # float: [0, 1]
     x = image.astype(np.float64) * (255.0 / peak)
     if x.ndim == 3:
-        x = luma(x[..., :3])
+        x = luma(x[..., :3]) if x.shape[2] >= 3 else x[..., 0]  # grey (+ alpha): its own values
     return x
 
 
@@ -135,9 +142,10 @@ def _ramp(value: float, clean: float, dirty: float) -> float:
     return float(np.clip((value - clean) / (dirty - clean), 0.0, 1.0))
 
 
-def assess(image: np.ndarray, path: str | Path | None = None) -> AutoChoice:
-    """Measure one input (``path``, when given, is read for JPEG tables only)."""
-    quality = jpeg_quality(path) if path is not None else None
+def assess(image: np.ndarray, path: str | Path | None = None, quality: int | None = None) -> AutoChoice:
+    """Measure one input (``path``, when given, is read for JPEG tables only; ``quality`` gives
+    them directly, e.g. from a PIL image's ``quantization``)."""
+    quality = jpeg_quality(path) if quality is None and path is not None else quality
     sigma, blocks = noise_sigma(image), blockiness(image)
     # The tables, where a file has them, say exactly how hard it was compressed; blockiness is the
     # fallback for block artefacts that lost their tables (a PNG or screenshot of a JPEG).
@@ -150,3 +158,58 @@ def assess(image: np.ndarray, path: str | Path | None = None) -> AutoChoice:
 def quantised_strength(strength: float, steps: int = 4) -> float:
     """Strength rounded to 1/steps, so a folder of inputs needs at most steps + 1 networks."""
     return round(strength * steps) / steps
+
+
+CLEAN_MODEL = "srresnet_x4"
+REAL_MODEL = "srresnet_x4_real"
+
+
+class AutoUpscaler:
+    """``--model auto``: per input, the clean model, the real-world one, or their interpolation
+    (strength quantised to quarters, each network built once). Where the real-world model is not
+    installed, every input gets the clean one, and the note says so.
+
+    It stands in for an :class:`~srgan.inference.upscaler.Upscaler` wherever a file loop or the
+    web app takes one: :meth:`select` gives the network for one input and the reason.
+    """
+
+    def __init__(self, **options) -> None:
+        from srgan.models.factory import shipped_weights_path
+
+        self.options = options
+        self.has_real = shipped_weights_path(REAL_MODEL).is_file()
+        self._upscalers: dict[float, object] = {}
+        self.scale = self._upscaler(0.0).scale
+
+    def _upscaler(self, strength: float):
+        from srgan.inference.upscaler import Upscaler
+        from srgan.models.factory import interpolation_spec
+
+        if strength not in self._upscalers:
+            spec = {0.0: CLEAN_MODEL, 1.0: REAL_MODEL}.get(strength) or interpolation_spec(CLEAN_MODEL, REAL_MODEL,
+                                                                                            strength)
+            self._upscalers[strength] = Upscaler(spec, **self.options)
+        return self._upscalers[strength]
+
+    def select(self, pixels: np.ndarray, path: str | Path | None = None,
+               quality: int | None = None) -> tuple[object, str]:
+        """(the upscaler for this input, a one-line note of what auto chose and why)."""
+        choice = assess(pixels, path, quality)
+        strength = quantised_strength(choice.strength) if self.has_real else 0.0
+        name = {0.0: CLEAN_MODEL, 1.0: REAL_MODEL}.get(strength, f"{CLEAN_MODEL}~{REAL_MODEL}@{strength:g}")
+        missing = "" if self.has_real else f" ({REAL_MODEL} not installed)"
+        return self._upscaler(strength), f"auto: {choice.reason} -> {name}{missing}"
+
+    def upscale(self, pixels: np.ndarray, outscale: float | None = None, on_tile=None) -> np.ndarray:
+        upscaler, note = self.select(pixels)
+        log.info("%s", note)
+        return upscaler.upscale(pixels, outscale=outscale, on_tile=on_tile)
+
+
+def make_upscaler(model: str = "auto", **options):
+    """An :class:`AutoUpscaler` for ``model="auto"``, else an ``Upscaler``."""
+    from srgan.inference.upscaler import Upscaler
+
+    if model == "auto" and options.get("perception") is None and options.get("backend", "torch") == "torch":
+        return AutoUpscaler(**options)
+    return Upscaler("default" if model == "auto" else model, **options)

@@ -140,6 +140,9 @@ def upscale_file(upscaler, source: Path, output: Path, outscale: float | None = 
     result = UpscaleResult(source=source, notes=list(decoded.notes),
                         input_size=(decoded.width, decoded.height))
     pixels = decoded.pixels
+    if hasattr(upscaler, "select"):  # --model auto: the network for this input, and why
+        upscaler, note = upscaler.select(pixels, source)
+        result.notes.append(note)
     suffix = output.suffix.lower()
     if decoded.has_alpha and suffix != ".png":
         output = output.with_suffix(".png")

@@ -35,7 +35,8 @@ from srgan.utils.safeload import safe_torch_load
 ARCHS: dict[str, type[nn.Module]] = {"srresnet": SRResNet}
 
 #: Shipped model names → file stem in ``srgan/weights``.
-SHIPPED_MODELS = {"srresnet_x4": "srresnet_x4", "srgan_x4": "srgan_x4", "default": "srresnet_x4"}
+SHIPPED_MODELS = {"srresnet_x4": "srresnet_x4", "srgan_x4": "srgan_x4", "srresnet_x4_real": "srresnet_x4_real",
+                  "default": "srresnet_x4"}
 SAFETENSORS_FORMAT = "srgan-generator-v1"
 
 
@@ -166,6 +167,26 @@ def _read_weights(spec: str | Path, prefer_ema: bool) -> tuple[dict, GeneratorIn
     return state, GeneratorInfo(name=name, arch=arch, model_args=model_args, source=str(path), metadata=meta), path
 
 
+def interpolation_spec(low: str, high: str, alpha: float) -> str:
+    """The model spec of a network interpolation of two shipped models (see :func:`parse_interpolation`)."""
+    return f"{low}~{high}@{alpha:g}"
+
+
+def parse_interpolation(spec: str) -> tuple[str, str, float] | None:
+    """``LOW~HIGH@ALPHA`` (two shipped names; the name :func:`load_interpolated` gives its result)
+    → (low, high, alpha); None for any other spec."""
+    if "~" not in spec or "@" not in spec or Path(spec).exists():
+        return None
+    pair, _, alpha = spec.rpartition("@")
+    low, _, high = pair.partition("~")
+    if low not in SHIPPED_MODELS or high not in SHIPPED_MODELS:
+        return None
+    try:
+        return low, high, float(alpha)
+    except ValueError:
+        raise WeightsError(f"bad interpolation {spec!r}: ALPHA in LOW~HIGH@ALPHA must be a number") from None
+
+
 def load_generator(spec: str | Path, device: str | torch.device = "cpu", prefer_ema: bool = True,
                    perception: float | None = None) -> tuple[nn.Module, GeneratorInfo]:
     """A generator ready for inference (eval mode, on ``device``).
@@ -176,6 +197,9 @@ def load_generator(spec: str | Path, device: str | torch.device = "cpu", prefer_
     """
     if perception is not None:
         return load_interpolated(float(perception), device=device)
+    mix = parse_interpolation(str(spec))
+    if mix is not None:
+        return load_interpolated(mix[2], low=mix[0], high=mix[1], device=device)
     state, info, path = _read_weights(spec, prefer_ema=prefer_ema)
     if info is None:  # a community model, built by spandrel
         from srgan.models.community import load_community
@@ -207,6 +231,6 @@ def load_interpolated(alpha: float, low: str = "srresnet_x4", high: str = "srgan
         raise WeightsError(f"{low} and {high} have different architectures: cannot interpolate")
     model = build_generator(info_low.arch, **info_low.model_args)
     model.load_state_dict(interpolate_state_dicts(state_low, state_high, alpha))
-    info = GeneratorInfo(name=f"{low}~{high}@{alpha:g}", arch=info_low.arch, model_args=info_low.model_args,
+    info = GeneratorInfo(name=interpolation_spec(low, high, alpha), arch=info_low.arch, model_args=info_low.model_args,
                          source=f"{info_low.source} + {info_high.source}", metadata={"perception": str(alpha)})
     return model.eval().to(device), info

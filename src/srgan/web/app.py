@@ -45,7 +45,7 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 class WebConfig:
     """Settings of one server (read-only once the app is built)."""
 
-    models: tuple[str, ...] = ("default",)
+    models: tuple[str, ...] = ("auto",)
     max_upload_bytes: int = 20 * 1024 * 1024  # a large phone JPEG is ~10 MB
     max_input_pixels: int = 2048 * 2048  # x4 → 67 MP out: minutes on a CPU already
     max_output_pixels: int = 8192 * 8192
@@ -113,6 +113,8 @@ def create_app(config: WebConfig, upscalers: dict | None = None) -> FastAPI:
             raise
         headers = {"X-Input-Size": info["input"], "X-Output-Size": info["output"],
                    "X-Seconds": f"{info['seconds']:.2f}", "Cache-Control": "no-store"}
+        if info["model"]:
+            headers["X-Model-Choice"] = info["model"]
         return FileResponse(result, media_type="image/png", headers=headers, background=cleanup,
                             filename=f"{stem}_x{outscale:g}.png")
 
@@ -148,6 +150,10 @@ def load_upscalers(config: WebConfig) -> dict:
     from srgan.inference.upscaler import UpscaleConfig, Upscaler
 
     def load(spec: str) -> Upscaler:
+        if spec == "auto" and config.backend == "torch":  # per upload: clean, real-world or between
+            from srgan.inference.auto import AutoUpscaler
+
+            return AutoUpscaler(device=config.device, tile=config.tile, precision=config.precision)
         return Upscaler(UpscaleConfig(spec, backend=config.backend, device=config.device, tile=config.tile,
                                       precision=config.precision))
 
@@ -237,6 +243,9 @@ def run_upscale(upscaler, upload: Path, result: Path, outscale: float, config: W
     if out_w * out_h > config.max_output_pixels:
         raise HTTPException(413, f"the result would be {out_w}x{out_h} = {out_w * out_h / 1e6:.0f} MP; the limit "
                                  f"is {config.max_output_pixels / 1e6:.0f} MP: pick a smaller scale")
+    chosen = ""
+    if hasattr(upscaler, "select"):  # auto: which network this upload gets, shown on the page
+        upscaler, chosen = upscaler.select(decoded.pixels, upload)
     try:
         pixels = upscaler.upscale(decoded.pixels, outscale=outscale)
     except SrganError as exc:
@@ -246,6 +255,6 @@ def run_upscale(upscaler, upload: Path, result: Path, outscale: float, config: W
                    icc_profile=decoded.icc_profile, compress_level=1) as writer:
         writer.write(pixels)
     info = {"input": f"{width}x{height}", "output": f"{pixels.shape[1]}x{pixels.shape[0]}",
-            "seconds": time.perf_counter() - start}
+            "seconds": time.perf_counter() - start, "model": chosen}
     log.info("upscaled %s -> %s in %.1fs", info["input"], info["output"], info["seconds"])
     return result, info

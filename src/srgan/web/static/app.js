@@ -95,7 +95,9 @@ $("form").addEventListener("submit", async (event) => {
     $("result").hidden = false;
     fitBefore();
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    $("info").textContent = `${response.headers.get("X-Input-Size")} → ${response.headers.get("X-Output-Size")} in ${seconds} s`;
+    const choice = response.headers.get("X-Model-Choice");
+    $("info").textContent = `${response.headers.get("X-Input-Size")} → ${response.headers.get("X-Output-Size")} in ${seconds} s`
+      + (choice ? ` · ${choice}` : "");
     setStatus("done");
   } catch (err) {
     setStatus(`failed: ${err.message}`, true);
