@@ -26,7 +26,8 @@ PACKAGE_WEIGHTS = Path(__file__).resolve().parents[1] / "src" / "srgan" / "weigh
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--name", required=True, choices=("srresnet_x4", "srgan_x4"))
+    parser.add_argument("--name", required=True, choices=("srresnet_x4", "srgan_x4", "srresnet_x4_real",
+                                                          "srresnet_x2", "srresnet_x3"))
     parser.add_argument("--half", action="store_true", help="store fp16 if it costs < 0.01 dB on validation")
     parser.add_argument("--force", action="store_true", help="replace shipped weights even if they validated better")
     parser.add_argument("--checkpoint", choices=("best", "last", "gan"), default="best",
@@ -63,7 +64,9 @@ def main() -> None:
     net = build_generator(info.arch, **info.model_args)
     net.load_state_dict(weights)
     net.eval()
-    val = DataLoader(PairedImageDataset(config["data"]["root"], config["data"]["val_split"]), batch_size=1)
+    data = config["data"]
+    val = DataLoader(PairedImageDataset(data["root"], data["val_split"], limit=data.get("val_max_images"),
+                                        degradation=data.get("val_degradation")), batch_size=1)
     scale = info.scale
     full = validate(net, val, scale, torch.device("cpu"))["psnr"]
     print(f"{best}: iteration {state['iteration']}, validation Y-PSNR {full:.4f} dB (fp32)")
@@ -85,7 +88,8 @@ def main() -> None:
 
     meta = {"run": config["name"], "stage": config["stage"], "iteration": state["iteration"],
             "wall_minutes": round(float(state.get("wall_s", 0.0)) / 60, 1), "val_psnr": round(full, 4),
-            "val_split": f"{Path(config['data']['root']).name}:{config['data']['val_split']}",
+            "val_split": f"{Path(data['root']).name}:{data['val_split']}"
+                         + (f" ({data['val_degradation']} LR)" if data.get("val_degradation") else ""),
             "recipe": json.dumps({k: config[k] for k in ("generator", "loss", "optim")}),
             "dtype": "float16" if half else "float32"}
     save_generator(net, target, info.arch, info.model_args, metadata=meta, half=half)
