@@ -108,3 +108,15 @@ def test_interpolation_specs_name_two_shipped_models():
     assert parse_interpolation("my~file@2.safetensors") is None and parse_interpolation("srresnet_x4") is None
     with pytest.raises(WeightsError, match="must be a number"):
         parse_interpolation("srresnet_x4~srgan_x4@half")
+
+
+def test_evaluate_scores_auto_as_upscale_runs_it(tmp_path):
+    from srgan.evaluation.evaluate import evaluate_models
+
+    image = _photo_like(64)
+    Image.fromarray(image).save(tmp_path / "a.png")
+    results = evaluate_models(["auto", "srresnet_x4"], [str(tmp_path)], scale=4, perceptual=False, niqe=False)
+    (scores,) = results["results"].values()
+    # A clean image: auto takes the clean network, so its score is srresnet_x4's to the last digit.
+    assert scores["auto"]["psnr"]["mean"] == scores["srresnet_x4"]["psnr"]["mean"]
+    assert [m["name"] for m in results["models"]] == ["auto", "srresnet_x4"]

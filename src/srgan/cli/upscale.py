@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", default="auto",
                         help="auto (default: per input, srresnet_x4 for clean images, srresnet_x4_real for JPEG, "
                         "noisy or blurred ones, or their interpolation; the choice is printed per file), a shipped "
-                        "name (default = srresnet_x4, srgan_x4, srresnet_x4_real), .safetensors, checkpoint, a "
+                        "name (default = srresnet_x4, srgan_x4), .safetensors, checkpoint, a "
                         "community model file (ESRGAN, Real-ESRGAN, SwinIR, ...), or .onnx")
     parser.add_argument("--scale", type=int, help="expected network scale (refused if the model's differs)")
     parser.add_argument("--outscale", type=float,

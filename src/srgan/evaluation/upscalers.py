@@ -45,35 +45,15 @@ class NetworkModel:
         return self.upscaler.upscale(lr)
 
 
-@dataclass
-class AutoModel:
-    """``--model auto`` as ``srgan upscale`` runs it: each LR image measured, then the clean or
-    real-world network (or their interpolation) chosen for it. Evaluated LR images are arrays, so
-    a JPEG preset's quality is seen through its blockiness, not read from tables."""
-
-    upscaler: object  # srgan.inference.auto.AutoUpscaler
-    name: str = "auto"
-    kind: str = "network"
-    info: dict = field(default_factory=dict)
-
-    @property
-    def scale(self) -> int:
-        return self.upscaler.scale
-
-    def upscale(self, lr: np.ndarray) -> np.ndarray:
-        network, note = self.upscaler.select(lr)
-        log.debug("%s", note)
-        return network.upscale(lr)
-
-
-def _load_network(config: UpscaleConfig) -> NetworkModel | AutoModel:
+def _load_network(config: UpscaleConfig) -> NetworkModel:
     from srgan.inference.upscaler import Upscaler
 
     if config.model == "auto" and config.perception is None:
         from srgan.inference.auto import AutoUpscaler
 
-        return AutoModel(AutoUpscaler(device=config.device, tile=config.tile, precision=config.precision),
-                         info={"source": "auto (srresnet_x4 / srresnet_x4_real per image)"})
+        # Evaluated LR images are arrays: a JPEG preset's quality is seen through its blockiness.
+        return NetworkModel("auto", AutoUpscaler(device=config.device, tile=config.tile, precision=config.precision),
+                            info={"source": "auto: srresnet_x4 / srresnet_x4_real per image"})
     upscaler = Upscaler(config)
     info = upscaler.runner.info
     in_ch = int(info.model_args.get("num_in_ch", 3))
@@ -157,7 +137,7 @@ def load_models(specs: list[str], scale: int | None = None, device: str = "cpu",
 def _self_ensemble_of(model) -> list[NetworkModel]:
     """``[NAME+]`` for a network (its x8 self-ensemble, :class:`~srgan.models.SelfEnsemble`),
     ``[]`` for a baseline."""
-    if not isinstance(model, NetworkModel):
+    if not isinstance(model, NetworkModel) or not hasattr(model.upscaler, "config"):  # a baseline, or auto
         return []
     twin = _load_network(replace(model.upscaler.config, self_ensemble=True))
     twin.name = f"{model.name}+"

@@ -202,7 +202,7 @@ class AutoUpscaler:
 
     def upscale(self, pixels: np.ndarray, outscale: float | None = None, on_tile=None) -> np.ndarray:
         upscaler, note = self.select(pixels)
-        log.info("%s", note)
+        log.debug("%s", note)
         return upscaler.upscale(pixels, outscale=outscale, on_tile=on_tile)
 
 
