@@ -191,9 +191,11 @@ def _build_state(config: RunConfig, device: torch.device, world: int, resume: bo
     optim = config.optim
 
     def adam(net: nn.Module, learning_rate: float) -> torch.optim.Optimizer:
-        # foreach: one multi-tensor kernel per update instead of a loop over parameters.
+        # fused (CPU, CUDA): all of Adam's arithmetic in one pass per tensor; the discriminator's
+        # update took 27 ms against 111 ms with foreach on one core, bitwise equal (benchmarks/train_step.py).
+        kernel = {"fused": True} if device.type in ("cpu", "cuda") else {"foreach": True}
         return torch.optim.Adam(net.parameters(), lr=learning_rate, betas=tuple(optim.betas),
-                                weight_decay=optim.weight_decay, foreach=True)
+                                weight_decay=optim.weight_decay, **kernel)
 
     autocast = autocast_dtype_for(config.train.amp, device)
     return TrainState(net_g=net_g, opt_g=adam(net_g, optim.learning_rate_g), net_d=net_d,
