@@ -280,6 +280,38 @@ def test_the_model_composes_its_stages_in_the_published_order():
     assert before.tobytes() != after.tobytes()
 
 
+def test_first_order_round_is_blur_one_resize_noise_jpeg():
+    hr = photo_like(64, 64, seed=4)
+    image = hr.astype(np.float32) / 255
+    quiet = R.NoiseConfig(gaussian_prob=1.0, gaussian_sigma=(0.0, 0.0))
+    one = R.FirstOrderConfig(prob=1.0, blur_prob=0.0, resize_modes=("matlab",), noise_prob=1.0, noise=quiet,
+                             jpeg_prob=1.0, jpeg_quality=(40, 40))
+    config = R.RealisticDegradationConfig(first_order=one)
+    out = R.degrade(hr, np.random.default_rng(0), config, 4)
+    # MATLAB bicubic straight to the LR size (not the second-order model's two rounds), then JPEG 40.
+    from srgan.data.degrade import imresize
+
+    expected = R.to_uint8(R.jpeg(imresize(image, output_shape=(16, 16)).astype(np.float32), 40))
+    np.testing.assert_array_equal(out, expected)
+    # A share prob of the samples takes this round: the rest are the published second-order model.
+    half = R.RealisticDegradationConfig(first_order=R.FirstOrderConfig(prob=0.5, blur_prob=0.0, noise_prob=0.0,
+                                                                       jpeg_prob=0.0, resize_modes=("matlab",)))
+    plain = R.to_uint8(imresize(image, output_shape=(16, 16)))
+    hits = sum(R.degrade(hr, np.random.default_rng(k), half, 4).tobytes() == plain.tobytes() for k in range(40))
+    assert 10 <= hits <= 30
+    # prob 0 (the default, realesrgan.yaml) draws nothing extra: the published model's stream is unchanged.
+    published = R.RealisticDegradationConfig()
+    assert published.first_order.prob == 0.0
+    assert R.load_degradation_config("realistic_mix").first_order.prob == pytest.approx(0.6)
+
+
+def test_first_order_config_refuses_bad_values():
+    with pytest.raises(ConfigError, match="prob must be a probability"):
+        R.parse_degradation_config({"first_order": {"prob": 1.5}})
+    with pytest.raises(ConfigError, match="resize_modes"):
+        R.parse_degradation_config({"first_order": {"resize_modes": ["lanczos"]}})
+
+
 def test_window_reflects_outside_the_image():
     image = np.arange(5 * 6 * 1).reshape(5, 6, 1)
     inside = R.window(image, 1, 2, 3, 3)
@@ -462,6 +494,20 @@ def test_presets_are_what_they_say():
     small = np.clip(np.floor(imresize(blurred, 0.25) + 0.5), 0, 255).astype(np.uint8)
     expected = R.jpeg(small, int(rng.integers(30, 96)))
     assert make_lr(hr, 4, "blur_jpeg", "img001.png").tobytes() == expected.tobytes()
+
+
+def test_mixed_preset_gives_each_image_one_of_the_presets():
+    from srgan.evaluation.datasets import EVAL_DEGRADATIONS, PRESETS, make_lr
+
+    hr = photo_like(96, 128, seed=5)
+    names = [f"img{i:03d}.png" for i in range(24)]
+    used = set()
+    for name in names:
+        lr = make_lr(hr, 4, "mixed", name)
+        same = [p for p in PRESETS if make_lr(hr, 4, p, name).tobytes() == lr.tobytes()]
+        assert same, name  # exactly what that preset makes of this image
+        used.update(same)
+    assert used == set(PRESETS) and "mixed" in EVAL_DEGRADATIONS
 
 
 def test_evaluate_cli_scores_a_preset_the_same_twice(tmp_path, capsys):

@@ -41,8 +41,11 @@ PRESETS = {
     "realesrgan": Preset("Real-ESRGAN's second-order model with its published ranges (configs/degradations/"
                          "realesrgan.yaml)", second_order=True),
 }
-#: Every ``--degradation`` name: the protocol's two, then the presets.
-EVAL_DEGRADATIONS = ("bicubic", "area", *PRESETS)
+#: ``mixed``: each image degraded by one preset, drawn from (``mixed``, image name): a
+#: validation set spread over all of them at the cost of one (``data.val_degradation``).
+MIXED = "mixed"
+#: Every ``--degradation`` name: the protocol's two, the presets, then ``mixed``.
+EVAL_DEGRADATIONS = ("bicubic", "area", *PRESETS, MIXED)
 
 
 def preset_rng(preset: str, image_name: str) -> np.random.Generator:
@@ -59,6 +62,9 @@ def make_lr(hr: np.ndarray, scale: int, degradation: str, image_name: str) -> np
 
     if degradation in ("bicubic", "area"):
         return degrade(hr, scale, degradation)
+    if degradation == MIXED:
+        names = list(PRESETS)
+        return make_lr(hr, scale, names[int(preset_rng(MIXED, image_name).integers(len(names)))], image_name)
     if degradation not in PRESETS:
         raise DatasetError(f"unknown degradation {degradation!r}; choose one of {', '.join(EVAL_DEGRADATIONS)}")
     preset, rng = PRESETS[degradation], preset_rng(degradation, image_name)

@@ -13,7 +13,8 @@ where the second blur happens with ``second.blur_prob`` and the second round end
 code's two orders; the others were found to twist lines). Ranges and probabilities are the
 published ones (``options/train_realesrnet_x4plus.yml``), in
 ``srgan/configs/degradations/realesrgan.yaml`` and in the defaults of
-:class:`RealisticDegradationConfig`.
+:class:`RealisticDegradationConfig`. A config may also draw a share of its samples from one
+round instead (:class:`FirstOrderConfig`, ``configs/degradations/realistic_mix.yaml``).
 
 Written from the paper and the stages of BasicSR's ``degradations.py`` / Real-ESRGAN's
 ``realesrnet_model.py``, with these deliberate differences:
@@ -47,7 +48,8 @@ from srgan.errors import ConfigError
 from srgan.utils.config import from_mapping
 
 KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
-RESIZE_MODES = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
+RESIZE_MODES = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC,
+                "matlab": None}  # MATLAB's antialiased bicubic (the benchmark protocol's LR)
 PACKAGED_DIR = ("configs", "degradations")
 
 
@@ -196,6 +198,33 @@ class FinalConfig:
 
 
 @dataclass(frozen=True)
+class FirstOrderConfig:
+    """A one-round alternative drawn for a share ``prob`` of the samples instead of the
+    second-order model: [blur of HR] -> one resize straight to the LR size -> [noise at LR]
+    -> [JPEG]. The shape of most real inputs (one camera, one web re-encode) and of the
+    benchmark presets (:mod:`srgan.data.presets`), which the second-order model, built for the
+    harshest inputs (noise before a 4x reduction, two JPEGs, sinc ringing), seldom draws; BSRGAN
+    mixes orders the same way (its degradations shuffled, some skipped). ``prob`` 0, the
+    default, is the published Real-ESRGAN model."""
+
+    prob: float = 0.0
+    blur_prob: float = 0.5
+    blur: BlurConfig = field(default_factory=lambda: BlurConfig(sigma=(0.2, 2.5), sinc_prob=0.0))
+    resize_modes: tuple[str, ...] = ("matlab", "area", "bilinear", "bicubic")
+    noise_prob: float = 0.5
+    noise: NoiseConfig = field(default_factory=lambda: NoiseConfig(gaussian_sigma=(1.0, 15.0),
+                                                                   poisson_scale=(0.05, 1.5)))
+    jpeg_prob: float = 0.9
+    jpeg_quality: tuple[int, int] = (30, 95)
+
+    def __post_init__(self) -> None:
+        for name in ("prob", "blur_prob", "noise_prob", "jpeg_prob"):
+            _check_prob(name, getattr(self, name))
+        _check_modes("resize_modes", self.resize_modes)
+        _check_range("jpeg_quality", self.jpeg_quality, 1, 100)
+
+
+@dataclass(frozen=True)
 class UsmConfig:
     """Unsharp masking of HR targets (Real-ESRGAN's ``gt_usm``): sharpen where the detail
     ``|I - blur(I)|`` exceeds ``threshold`` grey levels, with a soft mask."""
@@ -225,6 +254,7 @@ class RealisticDegradationConfig:
     first: StageConfig = field(default_factory=StageConfig)
     second: StageConfig = field(default_factory=_second_stage)
     final: FinalConfig = field(default_factory=FinalConfig)
+    first_order: FirstOrderConfig = field(default_factory=FirstOrderConfig)
     usm: UsmConfig = field(default_factory=UsmConfig)
     context: int = 8
 
@@ -400,6 +430,10 @@ def resize(image: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
     height, width = max(1, size[0]), max(1, size[1])
     if (height, width) == image.shape[:2]:
         return image
+    if mode == "matlab":
+        from srgan.data.degrade import imresize
+
+        return imresize(image, output_shape=(height, width)).astype(image.dtype)
     return _like(cv2.resize(image, (width, height), interpolation=RESIZE_MODES[mode]), image)
 
 
@@ -508,6 +542,19 @@ def _round(image: np.ndarray, rng: np.random.Generator, stage: StageConfig, base
     return _noise(image, rng, stage.noise)
 
 
+def _first_order(image: np.ndarray, rng: np.random.Generator, config: FirstOrderConfig,
+                 out_size: tuple[int, int]) -> np.ndarray:
+    """[blur] -> resize to ``out_size`` -> [noise] -> [JPEG]: see :class:`FirstOrderConfig`."""
+    if rng.random() < config.blur_prob:
+        image = blur(image, random_kernel(rng, config.blur))
+    image = resize(image, out_size, _mode(rng, config.resize_modes))
+    if rng.random() < config.noise_prob:
+        image = _noise(image, rng, config.noise)
+    if rng.random() < config.jpeg_prob:
+        image = jpeg(image, _quality(rng, config.jpeg_quality))
+    return to_uint8(image)
+
+
 def degrade(hr: np.ndarray, rng: np.random.Generator, config: RealisticDegradationConfig, scale: int,
             dtype: type = np.float32) -> np.ndarray:
     """The LR twin of ``hr`` under the second-order model: uint8, ``(H // scale, W // scale)``.
@@ -527,6 +574,8 @@ def degrade(hr: np.ndarray, rng: np.random.Generator, config: RealisticDegradati
     image = hr.astype(dtype) / dtype(255.0) if hr.dtype == np.uint8 else hr.astype(dtype)
     height, width = hr.shape[:2]
     out_size = (height // scale, width // scale)
+    if config.first_order.prob > 0 and rng.random() < config.first_order.prob:
+        return _first_order(image, rng, config.first_order, out_size)
     image = _round(image, rng, config.first, (height, width))
     image = jpeg(image, _quality(rng, config.first.jpeg_quality))
     image = _round(image, rng, config.second, out_size)
