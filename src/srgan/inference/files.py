@@ -140,6 +140,7 @@ def upscale_file(upscaler, source: Path, output: Path, outscale: float | None = 
     result = UpscaleResult(source=source, notes=list(decoded.notes),
                         input_size=(decoded.width, decoded.height))
     pixels = decoded.pixels
+    outscale = getattr(upscaler, "outscale", None) if outscale is None else outscale  # the scale it was built for
     if hasattr(upscaler, "select"):  # --model auto: the network for this input, and why
         upscaler, note = upscaler.select(pixels, source)
         result.notes.append(note)

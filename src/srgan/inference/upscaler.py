@@ -63,6 +63,10 @@ class UpscaleConfig:
         alpha: ``bicubic`` (default) or ``model`` (alpha replicated to RGB through the network).
         perception: 0..1 network interpolation between the shipped PSNR and GAN models.
         self_ensemble: average the outputs of the 8 flips/rotations (8x slower, about +0.1 dB).
+        scale: the output scale :meth:`Upscaler.upscale` makes by default (None: the network's).
+            With ``model="default"`` it picks the shipped network of that scale when installed, else
+            the closest above it (:func:`~srgan.models.factory.network_for_scale`: x4 for 3.5, or
+            for 2 without ``srresnet_x2``), and a final Lanczos resize; other models keep theirs.
     """
 
     model: str = "default"
@@ -75,6 +79,7 @@ class UpscaleConfig:
     alpha: str = "bicubic"
     perception: float | None = None
     self_ensemble: bool = False
+    scale: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "model", str(self.model))
@@ -84,6 +89,8 @@ class UpscaleConfig:
             raise SrganError(f"--half means --precision fp16, not {self.precision}: give one of them")
         if self.alpha not in ALPHA_MODES:
             raise SrganError(f"unknown alpha mode {self.alpha!r}; choose one of {', '.join(ALPHA_MODES)}")
+        if self.scale is not None:
+            check_outscale(self.scale)
 
 
 class Upscaler:
@@ -99,7 +106,7 @@ class Upscaler:
         else:
             config = UpscaleConfig(str(config), **options)
         self.config = config
-        self.runner = load_backend(config.model, backend=config.backend, device=config.device,
+        self.runner = load_backend(_routed_model(config), backend=config.backend, device=config.device,
                                    precision=config.precision, half=config.half, perception=config.perception,
                                    self_ensemble=config.self_ensemble)
         self.scale = self.runner.scale
@@ -126,6 +133,11 @@ class Upscaler:
     @property
     def device(self) -> torch.device:
         return self.runner.device
+
+    @property
+    def outscale(self) -> float | None:
+        """The output scale :meth:`upscale` makes by default (None: the network's)."""
+        return self.config.scale
 
     def _forward(self, batch: torch.Tensor) -> torch.Tensor:
         try:
@@ -176,7 +188,9 @@ class Upscaler:
     def upscale(self, pixels: np.ndarray, outscale: float | None = None,
                 on_tile: ProgressFn | None = None) -> np.ndarray:
         """Upscale one image: (H, W[, C]) uint8/uint16/float → same layout and dtype, ``outscale``
-        times larger (default: the network's scale; other values get a final Lanczos resize)."""
+        times larger (default: the config's ``scale``, else the network's; other values get a final
+        Lanczos resize)."""
+        outscale = self.config.scale if outscale is None else outscale
         squeeze = np.asarray(pixels).ndim == 2
         pixels = _as_hwc(pixels)
         height, width, channels = pixels.shape
@@ -197,6 +211,18 @@ class Upscaler:
         if upscaled.dtype.kind == "f":
             return np.clip(resize_lanczos(upscaled.astype(np.float32), new_w, new_h), 0.0, 1.0)
         return resize_lanczos(upscaled, new_w, new_h)
+
+
+def _routed_model(config: UpscaleConfig) -> str:
+    """The spec to load: ``default`` with a ``scale`` becomes the shipped network of that scale."""
+    from srgan.models.factory import route_model
+
+    route = route_model(config.model, config.scale) if config.perception is None else None
+    if route is None:
+        return config.model
+    if route.note:
+        log.info("%s", route.note)
+    return route.model
 
 
 def check_outscale(outscale: float) -> float:

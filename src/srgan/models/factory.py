@@ -34,9 +34,16 @@ from srgan.utils.safeload import safe_torch_load
 
 ARCHS: dict[str, type[nn.Module]] = {"srresnet": SRResNet}
 
-#: Shipped model names → file stem in ``srgan/weights``.
-SHIPPED_MODELS = {"srresnet_x4": "srresnet_x4", "srgan_x4": "srgan_x4", "srresnet_x4_real": "srresnet_x4_real",
-                  "default": "srresnet_x4"}
+#: Shipped model names → file stem in ``srgan/weights``. A name is known here; it is *installed*
+#: when its file is in :func:`weights_dir` (``srresnet_x4_real``, ``srresnet_x2``, ``srresnet_x3``
+#: ship only once trained).
+SHIPPED_MODELS = {"srresnet_x2": "srresnet_x2", "srresnet_x3": "srresnet_x3", "srresnet_x4": "srresnet_x4",
+                  "srgan_x4": "srgan_x4", "srresnet_x4_real": "srresnet_x4_real", "default": "srresnet_x4"}
+#: The clean (PSNR) network of each scale: what ``default`` and ``auto`` run for that scale.
+SCALE_MODELS = {2: "srresnet_x2", 3: "srresnet_x3", 4: "srresnet_x4"}
+#: The real-world network of a scale, where one exists (``auto`` takes it for degraded inputs).
+REAL_MODELS = {4: "srresnet_x4_real"}
+DEFAULT_SCALE = 4
 SAFETENSORS_FORMAT = "srgan-generator-v1"
 
 
@@ -89,10 +96,77 @@ def build_generator(arch: str = "srresnet", **model_args) -> nn.Module:
         raise WeightsError(f"bad arguments for {arch}: {exc}") from None
 
 
+def weights_dir() -> Path:
+    """The folder of the shipped weights: ``srgan/weights`` inside the package."""
+    return Path(str(resources.files("srgan") / "weights"))
+
+
 def shipped_weights_path(name: str) -> Path:
     """Path of a shipped model's safetensors file inside the package."""
-    stem = SHIPPED_MODELS[name]
-    return Path(str(resources.files("srgan") / "weights" / f"{stem}.safetensors"))
+    return weights_dir() / f"{SHIPPED_MODELS[name]}.safetensors"
+
+
+def is_installed(name: str) -> bool:
+    """A known shipped name whose weights file is there."""
+    return name in SHIPPED_MODELS and shipped_weights_path(name).is_file()
+
+
+def installed_models() -> list[str]:
+    """The shipped names that are installed (``default`` left out: it is an alias)."""
+    return [name for name in SHIPPED_MODELS if name != "default" and is_installed(name)]
+
+
+def installed_scales() -> list[int]:
+    """The scales whose clean network (:data:`SCALE_MODELS`) is installed, ascending."""
+    return [scale for scale, name in sorted(SCALE_MODELS.items()) if is_installed(name)]
+
+
+def closest_scale(outscale: float, scales: list[int]) -> int:
+    """The network scale for an output scale: the smallest of ``scales`` at or above it (x4 for
+    3.5: shrinking a larger result keeps more detail than enlarging a smaller one), else the largest."""
+    above = [scale for scale in scales if scale >= outscale]
+    return min(above) if above else max(scales)
+
+
+@dataclass(frozen=True)
+class ScaleRoute:
+    """The shipped network an output scale runs, and why (``note``: one line, empty when the
+    network's scale is the one asked)."""
+
+    model: str
+    scale: int
+    note: str = ""
+
+
+def network_for_scale(outscale: float | None) -> ScaleRoute:
+    """The clean shipped network for ``outscale`` (None: x4): the installed one of that scale, else
+    the closest installed one above it (:func:`closest_scale`), followed by a Lanczos resize."""
+    wanted = DEFAULT_SCALE if outscale is None else outscale
+    scales = installed_scales() or [DEFAULT_SCALE]  # none installed: loading x4 says it is missing
+    scale = closest_scale(wanted, scales)
+    model = SCALE_MODELS[scale]
+    if scale == wanted:
+        return ScaleRoute(model, scale)
+    missing = SCALE_MODELS.get(wanted) if float(wanted).is_integer() else None
+    why = f"{missing} is not installed" if missing else f"no x{wanted:g} network"
+    return ScaleRoute(model, scale, f"{why}: {model} (x{scale}) then a Lanczos resize to x{wanted:g}")
+
+
+def route_model(model: str, outscale: float | None) -> ScaleRoute | None:
+    """``default`` with an output scale → the network of that scale (:func:`network_for_scale`);
+    None for any other spec, or no scale (a named model keeps its own scale)."""
+    return network_for_scale(outscale) if model == "default" and outscale is not None else None
+
+
+def model_for_scale(scale: int) -> str:
+    """The installed clean network of exactly ``scale`` (``evaluate --model default --scale S``:
+    scores are only meaningful for a network of the scale asked, never a resize)."""
+    name = SCALE_MODELS.get(scale)
+    if name is None or not is_installed(name):
+        have = ", ".join(installed_models()) or "none"
+        raise WeightsError(f"no x{scale} network installed (installed: {have}); "
+                           f"train and ship {name or f'a x{scale} model'} or pass a x{scale} weights file")
+    return name
 
 
 def save_generator(model: nn.Module, path: str | Path, arch: str, model_args: dict,
