@@ -58,7 +58,8 @@ def test_page_and_assets_are_local(client):
         assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", text), f"{name} loads a remote asset"
         assert client.get(f"/static/{name}").status_code == 200
     assert client.get("/static/../app.py").status_code == 404
-    assert client.get("/api/models").json() == [{"name": "tiny", "scale": 4}]
+    menu = [{"scale": s, "network": 4} for s in (1, 2, 3, 4, 8)]  # one x4 network: the others resized from it
+    assert client.get("/api/models").json() == [{"name": "tiny", "scale": 4, "scales": [4], "menu": menu}]
 
 
 def test_upscale_returns_png_of_the_right_size(client):

@@ -21,7 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", action="extend", nargs="+", required=True, metavar="MODEL",
                         help="weights file (.safetensors / checkpoint .pt, or a community .pth/.safetensors: ESRGAN, "
                         "Real-ESRGAN, SwinIR, HAT, ... via spandrel), shipped name (srresnet_x4, srgan_x4, "
-                        "default) or baseline (bicubic, lanczos, nearest); repeat or list several")
+                        "srresnet_x2, srresnet_x3, default: the clean network of --scale) or baseline (bicubic, "
+                        "lanczos, nearest); repeat or list several")
     parser.add_argument("--data", action="extend", nargs="+", required=True, metavar="DIR",
                         help="folder of HR images, folder of benchmark folders, prepared dataset (test split), "
                         "or a standard name (Set5, Set14, BSD100, Urban100)")

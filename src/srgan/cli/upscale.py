@@ -18,11 +18,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", default="auto",
                         help="auto (default: per input, srresnet_x4 for clean images, srresnet_x4_real for JPEG, "
                         "noisy or blurred ones, or their interpolation; the choice is printed per file), a shipped "
-                        "name (default = srresnet_x4, srgan_x4), .safetensors, checkpoint, a "
+                        "name (default = the clean network of the scale: srresnet_x4, or srresnet_x2 / srresnet_x3 "
+                        "where installed; srgan_x4), .safetensors, checkpoint, a "
                         "community model file (ESRGAN, Real-ESRGAN, SwinIR, ...), or .onnx")
-    parser.add_argument("--scale", type=int, help="expected network scale (refused if the model's differs)")
+    parser.add_argument("--scale", type=int,
+                        help="network scale: with --model auto/default the shipped network of that scale (2 -> "
+                        "srresnet_x2) where installed, else x4 then a Lanczos resize; a named model of another "
+                        "scale is refused")
     parser.add_argument("--outscale", type=float,
-                        help="final scale relative to the input (Lanczos resize from the network's scale)")
+                        help="final scale relative to the input (Lanczos resize from the network's scale; with "
+                        "--model auto/default the network is the closest installed one at or above it)")
     parser.add_argument("--ext", help="output format (png, jpg, webp, tif, ...); default: the input's; "
                         "images with alpha are always PNG")
     parser.add_argument("--suffix", default="", help="added to output file names (e.g. _x4)")
@@ -53,30 +58,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from srgan.errors import SrganError
-    from srgan.inference.auto import make_upscaler
     from srgan.inference.files import upscale_batch
     from srgan.utils.image import DEFAULT_MAX_PIXELS
 
-    upscaler = make_upscaler(args.model, backend=args.backend, device=args.device, precision=args.precision,
-                             half=args.half, tile=args.tile, tile_overlap=args.tile_overlap, alpha=args.alpha,
-                             perception=args.perception, self_ensemble=args.self_ensemble)
-    if args.scale is not None and args.scale != upscaler.scale:
-        raise SrganError(f"--model {args.model} is x{upscaler.scale}, not x{args.scale}; "
-                         f"use a x{args.scale} model, or --outscale {args.scale} for a final resize")
+    upscaler = _make_upscaler(args)
+    outscale = args.outscale or args.scale  # a routed --scale without its network: x4, then resized to it
     hooks = _Lines(progress=not args.no_progress)
     start = time.perf_counter()
     try:
-        results = upscale_batch(upscaler, args.inputs, args.output, outscale=args.outscale, ext=args.ext,
+        results = upscale_batch(upscaler, args.inputs, args.output, outscale=outscale, ext=args.ext,
                                 suffix=args.suffix, force=args.force,
                                 max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, hooks=hooks)
     finally:
         hooks.close()
     done = sum(result.ok for result in results)
     failed = len(results) - done
-    print(f"upscaled {done} of {len(results)} file(s) x{args.outscale or upscaler.scale:g} "
+    print(f"upscaled {done} of {len(results)} file(s) x{outscale or upscaler.scale:g} "
           f"in {time.perf_counter() - start:.1f}s" + (f", {failed} failed" if failed else ""))
     return 0 if done else 1
+
+
+def _make_upscaler(args: argparse.Namespace):
+    """The upscaler ``--model`` names: auto and default take the network of ``--scale`` (else of
+    ``--outscale``); a named model of another scale than ``--scale`` is refused."""
+    from srgan.errors import SrganError
+    from srgan.inference.auto import is_routed, make_upscaler
+
+    options = {"backend": args.backend, "device": args.device, "precision": args.precision, "half": args.half,
+               "tile": args.tile, "tile_overlap": args.tile_overlap, "alpha": args.alpha,
+               "perception": args.perception, "self_ensemble": args.self_ensemble}
+    routed = is_routed(args.model, options)
+    upscaler = make_upscaler(args.model, scale=(args.scale or args.outscale) if routed else args.outscale, **options)
+    if args.scale is not None and args.scale != upscaler.scale and not routed:
+        from srgan.models.factory import SCALE_MODELS, is_installed
+
+        shipped = SCALE_MODELS.get(args.scale, "")
+        hint = f"--model {shipped}" if is_installed(shipped) else f"a x{args.scale} model"
+        raise SrganError(f"--model {args.model} is x{upscaler.scale}, not x{args.scale}; use {hint}, "
+                         f"or --outscale {args.scale} for a final resize")
+    return upscaler
 
 
 class _Lines:

@@ -324,7 +324,7 @@ def evaluate(config: EvalConfig) -> dict:
     could be evaluated."""
     datasets = discover_datasets(list(config.data), config.max_images)
     device = resolve_device(config.device)
-    loaded, scale = load_models(list(config.models), scale=config.scale, device=device,
+    loaded, scale = load_models(scaled_models(config), scale=config.scale, device=device,
                                 perception=config.perception, self_ensemble=config.self_ensemble, tile=config.tile,
                                 precision=config.precision)
     crop = scale if config.crop_border is None else int(config.crop_border)
@@ -359,6 +359,17 @@ def evaluate(config: EvalConfig) -> dict:
         summary["report"] = str(index)
         log.info("report: %s", index)
     return summary
+
+
+def scaled_models(config: EvalConfig) -> list[str]:
+    """The model specs with ``default`` at ``--scale S`` made the installed network of that scale
+    (``srresnet_x2`` for 2; a one-line error naming the installed ones where there is none). With
+    ``--perception`` the shipped names stay (they interpolate the x4 pair)."""
+    from srgan.models.factory import DEFAULT_SCALE, model_for_scale
+
+    if config.scale in (None, DEFAULT_SCALE) or config.perception:  # x4: default is srresnet_x4, named default
+        return list(config.models)
+    return [model_for_scale(config.scale) if spec == "default" else spec for spec in config.models]
 
 
 def evaluate_models(models: list[str], data: list[str], **options) -> dict:

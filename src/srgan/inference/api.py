@@ -32,15 +32,28 @@ def get_upscaler(model: str = "default", **options: Any) -> Upscaler:
     return upscaler
 
 
-def _auto_upscaler(**options: Any):
+def _auto_upscaler(scale: float | None = None, **options: Any):
     from srgan.inference.auto import AutoUpscaler
 
-    key = ("auto", tuple(sorted(options.items())))
+    key = ("auto", scale, tuple(sorted(options.items())))
     with _CACHE_LOCK:
         upscaler = _CACHE.get(key)
         if upscaler is None:
-            upscaler = _CACHE[key] = AutoUpscaler(**options)
+            upscaler = _CACHE[key] = AutoUpscaler(scale=scale, **options)
     return upscaler
+
+
+def _routed_upscaler(model: str, scale: float | None, options: dict) -> tuple[object, bool]:
+    """(the upscaler for ``model`` at output ``scale``, whether it is auto): ``auto`` and ``default``
+    run the shipped network of that scale where one is installed (x2 → ``srresnet_x2``)."""
+    from srgan.inference.auto import is_routed
+
+    if model == "auto" and options.get("perception") is None and options.get("backend", "torch") == "torch":
+        return _auto_upscaler(scale, **options), True
+    model = "default" if model == "auto" else model
+    if is_routed(model, options) and scale is not None:
+        return get_upscaler(model, scale=scale, **options), False
+    return get_upscaler(model, **options), False
 
 
 def upscale(image, model: str = "auto", scale: float | None = None, **options: Any):
@@ -54,8 +67,10 @@ def upscale(image, model: str = "auto", scale: float | None = None, **options: A
             chosen per image from its JPEG tables, noise and blockiness), a shipped name,
             ``.safetensors`` file, checkpoint, community model file, or ``.onnx`` (with
             ``backend="onnxruntime"``).
-        scale: output size relative to the input; default the network's scale, other values
-            get a final Lanczos resize.
+        scale: output size relative to the input; default the network's scale. With ``auto`` and
+            ``default``, the shipped network of that scale where one is installed (2 →
+            ``srresnet_x2``), else the closest above it (x4 for 3.5) and a final Lanczos resize;
+            a named model of another scale gets the resize.
         options: :class:`~srgan.inference.upscaler.UpscaleConfig` fields (``tile``,
             ``tile_overlap``, ``alpha``, ``device``, ``backend``, ``half``, ``perception``,
             ``self_ensemble``).
@@ -66,8 +81,7 @@ def upscale(image, model: str = "auto", scale: float | None = None, **options: A
         from PIL import Image
         big = srgan.upscale(Image.open("photo.jpg"))
     """
-    auto = model == "auto" and options.get("perception") is None and options.get("backend", "torch") == "torch"
-    upscaler = _auto_upscaler(**options) if auto else get_upscaler("default" if model == "auto" else model, **options)
+    upscaler, auto = _routed_upscaler(model, scale, options)
     if isinstance(image, np.ndarray):
         return upscaler.upscale(image, outscale=scale)
     try:

@@ -169,26 +169,37 @@ class AutoUpscaler:
     (strength quantised to quarters, each network built once). Where the real-world model is not
     installed, every input gets the clean one, and the note says so.
 
+    ``scale`` (the output scale; None: x4) picks the networks as ``--model default`` does
+    (:func:`~srgan.models.factory.network_for_scale`): at x2 with ``srresnet_x2`` installed, that
+    clean network for every input (no x2 real-world model exists; the note says so for degraded
+    inputs); at a scale no installed network has, the x4 pair and a final Lanczos resize.
+
     It stands in for an :class:`~srgan.inference.upscaler.Upscaler` wherever a file loop or the
     web app takes one: :meth:`select` gives the network for one input and the reason.
     """
 
-    def __init__(self, **options) -> None:
-        from srgan.models.factory import shipped_weights_path
+    def __init__(self, scale: float | None = None, **options) -> None:
+        from srgan.models.factory import REAL_MODELS, is_installed, network_for_scale
 
-        self.options = options
-        self.has_real = shipped_weights_path(REAL_MODEL).is_file()
+        route = network_for_scale(scale)
+        if route.note:
+            log.info("auto: %s", route.note)
+        self.clean, self.real = route.model, REAL_MODELS.get(route.scale)
+        self.has_real = self.real is not None and is_installed(self.real)
+        self.outscale, self.options = scale, options
         self._upscalers: dict[float, object] = {}
         self.scale = self._upscaler(0.0).scale
 
-    def _upscaler(self, strength: float):
-        from srgan.inference.upscaler import Upscaler
+    def _name(self, strength: float) -> str:
         from srgan.models.factory import interpolation_spec
 
+        return {0.0: self.clean, 1.0: self.real}.get(strength) or interpolation_spec(self.clean, self.real, strength)
+
+    def _upscaler(self, strength: float):
+        from srgan.inference.upscaler import Upscaler
+
         if strength not in self._upscalers:
-            spec = {0.0: CLEAN_MODEL, 1.0: REAL_MODEL}.get(strength) or interpolation_spec(CLEAN_MODEL, REAL_MODEL,
-                                                                                            strength)
-            self._upscalers[strength] = Upscaler(spec, **self.options)
+            self._upscalers[strength] = Upscaler(self._name(strength), **self.options)
         return self._upscalers[strength]
 
     def select(self, pixels: np.ndarray, path: str | Path | None = None,
@@ -196,20 +207,30 @@ class AutoUpscaler:
         """(the upscaler for this input, a one-line note of what auto chose and why)."""
         choice = assess(pixels, path, quality)
         strength = quantised_strength(choice.strength) if self.has_real else 0.0
-        name = {0.0: CLEAN_MODEL, 1.0: REAL_MODEL}.get(strength, f"{CLEAN_MODEL}~{REAL_MODEL}@{strength:g}")
-        missing = "" if self.has_real else f" ({REAL_MODEL} not installed)"
-        return self._upscaler(strength), f"auto: {choice.reason} -> {name}{missing}"
+        if self.real is None:  # only x4 has a real-world network
+            missing = f" (no x{self.scale} real-world model)" if quantised_strength(choice.strength) > 0 else ""
+        else:
+            missing = "" if self.has_real else f" ({self.real} not installed)"
+        return self._upscaler(strength), f"auto: {choice.reason} -> {self._name(strength)}{missing}"
 
     def upscale(self, pixels: np.ndarray, outscale: float | None = None, on_tile=None) -> np.ndarray:
         upscaler, note = self.select(pixels)
         log.debug("%s", note)
+        outscale = self.outscale if outscale is None else outscale
         return upscaler.upscale(pixels, outscale=outscale, on_tile=on_tile)
 
 
-def make_upscaler(model: str = "auto", **options):
-    """An :class:`AutoUpscaler` for ``model="auto"``, else an ``Upscaler``."""
+def is_routed(model: str, options: dict) -> bool:
+    """Whether ``model`` is one the scale picks the network of (``auto``, ``default``; not with
+    ``perception``, which interpolates the x4 pair)."""
+    return model in ("auto", "default") and options.get("perception") is None
+
+
+def make_upscaler(model: str = "auto", scale: float | None = None, **options):
+    """An :class:`AutoUpscaler` for ``model="auto"``, else an ``Upscaler``; ``scale`` is the
+    output scale (for ``auto`` and ``default``: the network of that scale where one is installed)."""
     from srgan.inference.upscaler import Upscaler
 
     if model == "auto" and options.get("perception") is None and options.get("backend", "torch") == "torch":
-        return AutoUpscaler(**options)
-    return Upscaler("default" if model == "auto" else model, **options)
+        return AutoUpscaler(scale=scale, **options)
+    return Upscaler("default" if model == "auto" else model, scale=scale, **options)

@@ -3,10 +3,15 @@
 API:
 
 * ``GET /`` — the page (``static/index.html`` + ``app.js`` + ``style.css``).
-* ``GET /api/models`` — ``[{"name", "scale"}]`` of the models this server offers.
+* ``GET /api/models`` — ``[{"name", "scale", "scales", "menu"}]`` of the models this server
+  offers: the default scale, the network scales it runs (``auto`` and ``default``: every installed
+  shipped scale, :func:`~srgan.models.factory.installed_scales`), and the page's scale menu
+  (``[{"scale", "network"}]``: the network each output scale runs, then resized where they differ).
 * ``POST /api/upscale?model=NAME&scale=S&filename=NAME`` — the request body *is* the image
   (``Content-Type: image/...``); the answer is the upscaled PNG (alpha and 16-bit kept), with
   ``X-Input-Size`` / ``X-Output-Size`` headers, or ``{"detail": "..."}`` with a 4xx status.
+  ``auto`` and ``default`` at scale S run the network ``srgan upscale --outscale S`` runs: the
+  installed one of that scale, else the closest above it (:func:`~srgan.models.factory.closest_scale`).
 
 The body is streamed straight into the request's own temporary folder (a raw body, not
 multipart, so no framework spools it anywhere else) and refused as soon as it passes the size
@@ -39,6 +44,37 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).with_name("static")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+#: Output scales the page's menu offers besides the networks' own (up to ``max_outscale``).
+MENU_SCALES = (1, 2, 3, 4, 8)
+
+
+@dataclass(frozen=True)
+class ScaledModel:
+    """One page entry that runs the shipped network of each scale (``auto``, ``default``): an
+    upload at output scale S gets :meth:`for_scale`, as ``srgan upscale --outscale S`` picks."""
+
+    networks: dict  # network scale -> Upscaler / AutoUpscaler
+    scale: int = 4  # the page's default
+
+    @property
+    def scales(self) -> list[int]:
+        return sorted(self.networks)
+
+    def for_scale(self, outscale: float):
+        from srgan.models.factory import closest_scale
+
+        return self.networks[closest_scale(outscale, self.scales)]
+
+
+def scale_menu(upscaler, max_outscale: float) -> list[dict]:
+    """The page's scale menu for one model: each output scale and the network scale it runs."""
+    from srgan.models.factory import closest_scale
+
+    scales = getattr(upscaler, "scales", [upscaler.scale])
+    wanted = sorted({*MENU_SCALES, *scales})
+    return [{"scale": s, "network": closest_scale(s, scales)} for s in wanted if s <= max_outscale]
 
 
 @dataclass(frozen=True)
@@ -88,7 +124,8 @@ def create_app(config: WebConfig, upscalers: dict | None = None) -> FastAPI:
 
     @app.get("/api/models")
     def models() -> list[dict]:
-        return [{"name": name, "scale": up.scale} for name, up in upscalers.items()]
+        return [{"name": name, "scale": up.scale, "scales": getattr(up, "scales", [up.scale]),
+                 "menu": scale_menu(up, config.max_outscale)} for name, up in upscalers.items()]
 
     @app.get("/api/limits")
     def limits() -> dict:
@@ -133,6 +170,8 @@ def check_request(request: Request, upscalers: dict, model: str | None, scale: f
     outscale = float(upscaler.scale if scale is None else scale)
     if not 0 < outscale <= config.max_outscale:
         raise HTTPException(400, f"scale must be in (0, {config.max_outscale:g}], not {outscale:g}")
+    if hasattr(upscaler, "for_scale"):  # auto / default: the network of this scale
+        upscaler = upscaler.for_scale(outscale)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if not content_type.startswith("image/"):
         raise HTTPException(415, f"send an image (Content-Type image/...), not {content_type or 'nothing'}")
@@ -149,15 +188,15 @@ def load_upscalers(config: WebConfig) -> dict:
     from srgan.errors import SrganError
     from srgan.inference.upscaler import UpscaleConfig, Upscaler
 
-    def load(spec: str) -> Upscaler:
+    def load(spec: str, scale: int | None = None) -> Upscaler:
         if spec == "auto" and config.backend == "torch":  # per upload: clean, real-world or between
             from srgan.inference.auto import AutoUpscaler
 
-            return AutoUpscaler(device=config.device, tile=config.tile, precision=config.precision)
+            return AutoUpscaler(scale=scale, device=config.device, tile=config.tile, precision=config.precision)
         return Upscaler(UpscaleConfig(spec, backend=config.backend, device=config.device, tile=config.tile,
-                                      precision=config.precision))
+                                      precision=config.precision, scale=scale))
 
-    upscalers = {model_label(spec): load(spec) for spec in config.models}
+    upscalers = {model_label(spec): load_scaled(spec, load) for spec in config.models}
     for path in model_files(config.models_dir, config.backend) if config.models_dir else []:
         label = model_label(str(path))
         label = path.name if label in upscalers else label
@@ -168,6 +207,18 @@ def load_upscalers(config: WebConfig) -> dict:
     if not upscalers:
         raise SrganError(f"--models-dir {config.models_dir}: no model there could be loaded")
     return upscalers
+
+
+def load_scaled(spec: str, load):
+    """``auto`` / ``default`` with more than one installed shipped scale: a :class:`ScaledModel`
+    of one network per scale; anything else: ``load(spec)``."""
+    from srgan.models.factory import DEFAULT_SCALE, installed_scales
+
+    scales = installed_scales() if spec in ("auto", "default") else []
+    if len(scales) < 2:
+        return load(spec)
+    default = DEFAULT_SCALE if DEFAULT_SCALE in scales else max(scales)
+    return ScaledModel({scale: load(spec, scale) for scale in scales}, scale=default)
 
 
 def model_files(folder: str, backend: str = "torch") -> list[Path]:

@@ -11,12 +11,15 @@ function setStatus(text, isError = false) {
   $("status").className = isError ? "error" : "";
 }
 
-function fillScales(modelScale) {
-  const scales = [...new Set([1, 2, 3, 4, modelScale, 8])].filter((s) => !limits || s <= limits.max_outscale);
+// The server's menu for a model: each output scale and the network scale that runs it
+// (a shipped network of that scale where one is installed, else the closest above, then resized).
+function fillScales(model) {
+  const menu = model && model.menu ? model.menu : [{ scale: 4, network: 4 }];
+  const preselect = model ? model.scale : 4;
   $("scale").innerHTML = "";
-  for (const s of scales.sort((a, b) => a - b)) {
-    const option = new Option(`×${s}${s === modelScale ? " (model)" : ""}`, String(s), false, s === modelScale);
-    $("scale").add(option);
+  for (const { scale, network } of menu) {
+    const how = network === scale ? (scale === preselect ? " (model)" : " (network)") : ` (×${network} resized)`;
+    $("scale").add(new Option(`×${scale}${how}`, String(scale), false, scale === preselect));
   }
 }
 
@@ -24,17 +27,20 @@ async function loadModels() {
   try {
     limits = await (await fetch("/api/limits")).json();
     const models = await (await fetch("/api/models")).json();
-    for (const m of models) $("model").add(new Option(`${m.name} (×${m.scale})`, m.name));
-    $("model").dataset.scales = JSON.stringify(Object.fromEntries(models.map((m) => [m.name, m.scale])));
-    fillScales(models.length ? models[0].scale : 4);
+    for (const m of models) {
+      const scales = (m.scales || [m.scale]).map((s) => `×${s}`).join(" ");
+      $("model").add(new Option(`${m.name} (${scales})`, m.name));
+    }
+    $("model").dataset.models = JSON.stringify(Object.fromEntries(models.map((m) => [m.name, m])));
+    fillScales(models[0]);
   } catch (err) {
     setStatus(`cannot reach the server: ${err}`, true);
   }
 }
 
 $("model").addEventListener("change", () => {
-  const scales = JSON.parse($("model").dataset.scales || "{}");
-  fillScales(scales[$("model").value] || 4);
+  const models = JSON.parse($("model").dataset.models || "{}");
+  fillScales(models[$("model").value]);
 });
 
 $("slider").addEventListener("input", () => {
