@@ -12,7 +12,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     parser.add_argument("--model", action="append", metavar="MODEL",
-                        help="model offered on the page; repeat for several (default: auto, which picks per upload)")
+                        help="model offered on the page; repeat for several (default: auto, which picks per upload; auto "
+                        "and default run the installed network of each scale on the menu: x2 -> srresnet_x2)")
     parser.add_argument("--models-dir", metavar="DIR",
                         help="also offer every model file in DIR (.pth, .pt, .ckpt, .safetensors: srgan's and the "
                         "community's, e.g. ESRGAN, Real-ESRGAN, SwinIR, HAT); files that cannot be used are skipped")
