@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srgan.inference.auto import assess, blockiness, jpeg_quality, noise_sigma, quantised_strength
+from srgan.inference.auto import (
+    assess,
+    blockiness,
+    decoded_jpeg_quality,
+    jpeg_quality,
+    noise_sigma,
+    quantised_strength,
+)
 
 
 def _photo_like(size: int = 128, seed: int = 0) -> np.ndarray:
@@ -74,6 +81,21 @@ def test_assess_takes_clean_inputs_as_clean_and_jpegs_as_degraded(tmp_path):
     assert choice.strength == 1.0 and choice.jpeg_quality == 40 and "JPEG q40" in choice.reason
     decoded = _jpeg(image, 75, tmp_path / "q75.jpg")
     assert 0.0 < assess(decoded, tmp_path / "q75.jpg").strength < 1.0
+
+
+@pytest.mark.parametrize("quality", [25, 40, 60, 80])
+def test_decoded_jpeg_quality_reads_a_jpeg_that_lost_its_tables(tmp_path, quality):
+    rng = np.random.default_rng(3)
+    textured = np.clip(_photo_like(160, seed=1) + rng.normal(0, 3, (160, 160, 3)), 0, 255).astype(np.uint8)
+    assert decoded_jpeg_quality(textured) is None  # never compressed: no notch
+    decoded = _jpeg(textured, quality, tmp_path / "a.jpg")  # Pillow's libjpeg, as a user's file
+    assert decoded_jpeg_quality(decoded) == quality
+    assert decoded_jpeg_quality(decoded / 255.0) == quality  # float [0, 1] arrays too
+    Image.fromarray(decoded).save(tmp_path / "resaved.png")  # a PNG made from the JPEG
+    choice = assess(decoded, tmp_path / "resaved.png")
+    assert choice.jpeg_quality is None and choice.decoded_quality == quality
+    assert f"decoded JPEG q{quality}" in choice.reason and choice.strength > 0
+    assert decoded_jpeg_quality(decoded[:20, :20]) is None  # too small to tell
 
 
 def test_strength_is_quantised_to_few_networks():
