@@ -286,6 +286,18 @@ def test_evaluate_default_at_x2_scores_the_x2_network(install, nets, hr_folder):
     assert [m["name"] for m in at_x4["models"]] == ["default"] and at_x4["models"][0]["scale"] == 4
 
 
+def test_evaluate_auto_at_x2_scores_the_x2_network(install, nets, hr_folder):
+    from srgan.evaluation.evaluate import evaluate_models
+
+    install(2, 4)
+    options = {"scale": 2, "device": "cpu", "perceptual": False, "niqe": False}
+    routed = evaluate_models(["auto"], [str(hr_folder)], **options)
+    direct = evaluate_models([str(nets[2])], [str(hr_folder)], **options)
+    assert routed["protocol"]["scale"] == 2 and "srresnet_x2" in routed["models"][0]["source"]
+    (scores,), (reference,) = routed["results"].values(), direct["results"].values()
+    assert scores["auto"]["psnr"]["mean"] == reference["tiny_x2"]["psnr"]["mean"]
+
+
 def test_evaluate_default_without_a_network_of_that_scale_is_one_line(install, hr_folder, capsys):
     install(4)
     code = main(["evaluate", "--model", "default", "--data", str(hr_folder), "--scale", "2", "--device", "cpu",

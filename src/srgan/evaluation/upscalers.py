@@ -51,9 +51,10 @@ def _load_network(config: UpscaleConfig) -> NetworkModel:
     if config.model == "auto" and config.perception is None:
         from srgan.inference.auto import AutoUpscaler
 
-        # Evaluated LR images are arrays: a JPEG preset's quality is seen through its blockiness.
-        return NetworkModel("auto", AutoUpscaler(device=config.device, tile=config.tile, precision=config.precision),
-                            info={"source": "auto: srresnet_x4 / srresnet_x4_real per image"})
+        # Evaluated LR images are arrays: a JPEG preset's quality is read from its pixels.
+        auto = AutoUpscaler(scale=config.scale, device=config.device, tile=config.tile, precision=config.precision)
+        real = f" / {auto.real}" if auto.real else ""
+        return NetworkModel("auto", auto, info={"source": f"auto: {auto.clean}{real} per image"})
     upscaler = Upscaler(config)
     info = upscaler.runner.info
     in_ch = int(info.model_args.get("num_in_ch", 3))
@@ -110,8 +111,9 @@ def load_models(specs: list[str], scale: int | None = None, device: str = "cpu",
     from srgan.inference.upscaler import UpscaleConfig
 
     expanded = _expand_specs(specs, perception)
+    # auto at --scale S runs the networks of that scale, as srgan upscale --scale S does.
     networks = [_load_network(UpscaleConfig(spec, device=str(device), tile=tile, perception=alpha,
-                                                  precision=precision))
+                                            precision=precision, scale=scale if spec == "auto" else None))
                 for spec, alpha in expanded if not is_baseline(spec)]
     scales = sorted({m.scale for m in networks})
     if scale is None:
