@@ -9,7 +9,8 @@ Per model and dataset it prints: images, mean Y-PSNR in fp32 and bf16 (published
 MATLAB bicubic LR, Y channel, ``scale`` pixels of border), their difference (the guard's bound is
 0.005 dB), the expected difference from the outputs' own difference (``10 log10(1 + mse(bf16 -
 fp32) / mse(fp32 - HR))``, what the probe estimates), the worst single image, and seconds per
-path. Models are whatever ``src/srgan/weights/*.safetensors`` holds. Where bf16 is emulated (no
+path (wall clock with all threads; ``--cpu-time``: one thread and its CPU time, for a machine
+shared with other jobs). Models are whatever ``src/srgan/weights/*.safetensors`` holds. Where bf16 is emulated (no
 AVX512-BF16 / AMX: ``cpu_has_native_bf16()`` False) the bf16 column is ~5-10x slower than fp32;
 the PSNR figures are the same as on native hardware (both accumulate in fp32 and round to bf16).
 """
@@ -41,6 +42,9 @@ def shipped_models() -> list[str]:
     return sorted(path.stem for path in WEIGHTS.glob("*.safetensors"))
 
 
+CLOCK = time.perf_counter
+
+
 def score_dataset(upscalers: dict[str, Upscaler], dataset, scale: int) -> dict[str, dict]:
     """Per precision: mean Y-PSNR, summed seconds, per-image PSNRs and the mean squared difference
     from fp32 relative to fp32's own error (for the expected loss)."""
@@ -50,9 +54,9 @@ def score_dataset(upscalers: dict[str, Upscaler], dataset, scale: int) -> dict[s
         lr = make_lr(hr, scale, "bicubic", item.name)
         outputs = {}
         for name, upscaler in upscalers.items():
-            start = time.perf_counter()
+            start = CLOCK()
             outputs[name] = upscaler.upscale(lr)
-            results[name]["seconds"] += time.perf_counter() - start
+            results[name]["seconds"] += CLOCK() - start
             results[name]["psnr"].append(metrics.psnr(outputs[name], hr, crop_border=scale))
         reference_mse = metrics.mse(outputs["fp32"], hr, crop_border=scale)
         for name, output in outputs.items():
@@ -66,10 +70,16 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=None, help="default: every shipped model")
     parser.add_argument("--max-images", type=int, default=None)
     parser.add_argument("--tile", type=int, default=None, help="the Upscaler's tile (default 512)")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="one thread, seconds of CPU time: the figures of a quiet core on a shared machine")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.cpu_time:
+        global CLOCK
+        torch.set_num_threads(1)
+        CLOCK = time.process_time
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, native bf16: {cpu_has_native_bf16()}, "
-          f"load average {os.getloadavg()[0]:.1f}; bound {GUARD_DB} dB")
+          f"load average {os.getloadavg()[0]:.1f}, {'CPU' if args.cpu_time else 'wall'} seconds; bound {GUARD_DB} dB")
     datasets = discover_datasets(args.data, args.max_images)
     header = (f"{'model':16s} {'dataset':8s} {'n':>3s} {'fp32 dB':>9s} {'bf16 dB':>9s} {'delta':>8s} "
               f"{'expected':>8s} {'worst':>8s} {'fp32 s':>7s} {'bf16 s':>7s}  within")

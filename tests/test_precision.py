@@ -106,9 +106,10 @@ def test_bf16_fused_network_runs_in_bf16_not_autocast():
     assert isinstance(bf16, FusedSRResNet)
     kept = {"conv_first.weight", "conv_first.bias", "act_first.weight"}  # the one fp32 layer (see to_precision)
     assert all(p.dtype == (torch.float32 if n in kept else torch.bfloat16) for n, p in bf16.named_parameters())
-    seen = []  # dtypes and layouts reaching the layers
+    seen = []  # dtypes and layouts reaching the layers (conv1 of a block: conv2 and conv_body may run
+    # inside oneDNN's convolution + add kernel, where bf16 is native, and never call their module)
     hooks = [m.register_forward_pre_hook(lambda m, a: seen.append((a[0].dtype, a[0].is_contiguous(
-        memory_format=torch.channels_last)))) for m in (bf16.conv_body, bf16.up_convs[0], bf16.conv_last)]
+        memory_format=torch.channels_last)))) for m in (bf16.body[1][0], bf16.up_convs[0], bf16.conv_last)]
     x = torch.rand(1, 3, 12, 10).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         want, got = fp32(x), bf16(x)
@@ -119,6 +120,21 @@ def test_bf16_fused_network_runs_in_bf16_not_autocast():
     assert (got - want).abs().max().item() < 2e-2  # bf16 keeps 8 significant bits
     assert (got - want).abs().max().item() > 0  # ... and it really ran in bf16
 
+
+def test_fp32_fused_network_runs_under_autocast():
+    """torch.autocast(bf16) around the fp32 fused graph (benchmarks/upscale.py's comparison row):
+    the convolution + add kernel does no casting, so bf16 activations with fp32 weights take the
+    plain path. With native bf16 it raised 'Input type (CPUBFloat16Type) and weight type ...'."""
+    torch.manual_seed(0)
+    model = build_generator("srresnet", scale=4, num_feat=8, num_block=2, use_bn=False, image_skip=True).eval()
+    fused = fuse_for_inference(model)
+    x = torch.rand(1, 3, 12, 10).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        want = fused(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            got = fused(x)
+    assert got.shape == want.shape
+    assert (got.float() - want).abs().max().item() < 3e-2  # bf16 keeps 8 significant bits
 
 def test_bf16_tiled_equals_whole_within_bf16_tolerance(tiny):
     image = np.random.default_rng(0).random((90, 75, 3)).astype(np.float32)
@@ -193,13 +209,14 @@ def test_upscale_cli_precision(tmp_path, tiny, capsys):
     assert err[-1].startswith("srgan: ") and "needs a CUDA device" in err[-1]
 
 
-def test_evaluate_passes_precision_down(tiny):
+def test_evaluate_passes_precision_down(tiny, monkeypatch):
     from srgan.evaluation.upscalers import load_models
 
+    monkeypatch.setattr(device_mod, "_NATIVE_BF16", False)  # auto = fp32 on every CPU
     for precision in ("bf16", "fp32", "auto"):
         (model,), _ = load_models([str(tiny)], device="cpu", precision=precision)
         assert model.upscaler.config.precision == precision
-        assert model.info["precision"] == ("bf16" if precision == "bf16" else "fp32")  # auto: fp32 here
+        assert model.info["precision"] == ("bf16" if precision == "bf16" else "fp32")
 
 
 def test_serve_passes_precision_down(tiny):

@@ -125,7 +125,10 @@ def _conv_add(conv: nn.Conv2d, x: torch.Tensor, residual: torch.Tensor, in_place
     On the CPU in NHWC fp32 or bf16 the add is fused into oneDNN's convolution (one pass less over
     the activations, one thread barrier less per block).
     """
+    # Same dtype for input, weight and residual: the private op does no casting (under autocast
+    # the input is bf16 and the weight fp32, so the plain path runs there).
     if (x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16) and not torch.jit.is_tracing()
+            and conv.weight.dtype == x.dtype == residual.dtype
             and x.is_contiguous(memory_format=torch.channels_last)
             and residual.is_contiguous(memory_format=torch.channels_last) and _fused_add_available(x.dtype)):
         args = (conv.weight, conv.bias, list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups,
