@@ -131,7 +131,8 @@ class TrainConfig:
     save_every: int = 500
     save_every_minutes: float = 0.0  # also checkpoint on wall time (long CPU runs); 0 = off
     keep_last: int = 3
-    best_metric: str = "psnr"  # psnr, ssim (higher is better) or mse, mae, perceptual (lower)
+    # psnr, ssim (higher is better) or mse, mae, perceptual, niqe (lower; NIQE alone rewards noise)
+    best_metric: str = "psnr"
     early_stop_patience: int = 0  # validations without improvement before stopping; 0 = off
     max_bad_steps: int = 5  # non-finite losses in a row before restoring the last checkpoint
     stop_after_minutes: float = 0.0  # end the run cleanly after this much wall time; 0 = off
@@ -161,7 +162,7 @@ class RunConfig:
             "optim.scheduler": (self.optim.scheduler, ("constant", "multistep", "cosine")),
             "train.amp": (self.train.amp, ("none", "bf16", "fp16", "auto")),
             "train.dist_backend": (self.train.dist_backend, ("auto", "nccl", "gloo")),
-            "train.best_metric": (self.train.best_metric, ("psnr", "ssim", "mse", "mae", "perceptual")),
+            "train.best_metric": (self.train.best_metric, ("psnr", "ssim", "mse", "mae", "perceptual", "niqe")),
         }
         for key, (value, valid) in choices.items():
             if value not in valid:

@@ -30,7 +30,13 @@ from srgan.training.monitor import GanHealth, MetricsWriter, plot_training_curve
 from srgan.training.schedule import lr_multiplier
 from srgan.training.state import TrainState
 from srgan.training.steps import StepContext, gan_step, pretrain_step
-from srgan.training.validation import REPORTED_VGG_LAYER, BestTracker, reporting_perceptual, validate
+from srgan.training.validation import (
+    REPORTED_VGG_LAYER,
+    BestTracker,
+    generic_perceptual,
+    reporting_perceptual,
+    validate,
+)
 from srgan.utils.device import cpu_has_native_bf16, resolve_device
 from srgan.utils.progress import progress_bar
 
@@ -87,6 +93,7 @@ class RunContext:
     writer: MetricsWriter | None  # rank 0 only
     val_loader: DataLoader
     val_perceptual: PerceptualLoss | None
+    val_generic: PerceptualLoss | None = None  # the training loss when it is the random-VGG generic one
 
     @property
     def ckpt_dir(self) -> Path:
@@ -280,7 +287,8 @@ def _start_run(config: RunConfig, run_dir: Path, resume: bool) -> tuple[RunConte
     if writer is not None and state.iteration > 0:
         writer.truncate_after(state.iteration)
     val_perceptual = _validation_perceptual(config, ctx, device) if dist.is_main else None
-    run = RunContext(config, run_dir, device, dist, writer, val_loader, val_perceptual)
+    run = RunContext(config, run_dir, device, dist, writer, val_loader, val_perceptual,
+                     generic_perceptual(ctx.perceptual) if dist.is_main else None)
     _wrap_ddp(state, run)
     ctx.net_g, ctx.net_d = state.net_g, state.net_d
     return run, state, train_set, ctx
@@ -373,11 +381,12 @@ def run_validation(state: TrainState, run: RunContext, tracker: BestTracker, sav
     """Validate (raw and EMA weights), log, track the best, checkpoint; ``(record, stop_early)``."""
     config = run.config
     scale, channels_last = config.generator.scale, config.train.channels_last
+    measures = {"perceptual": run.val_perceptual, "channels_last": channels_last, "generic": run.val_generic}
     results = {f"val_{k}": v for k, v in validate(unwrap_model(state.net_g), run.val_loader, scale, run.device,
-                                                  run.val_perceptual, channels_last).items()}
+                                                  **measures).items()}
     if state.ema is not None:
         results.update({f"val_{k}_ema": v for k, v in validate(state.ema.module, run.val_loader, scale, run.device,
-                                                                run.val_perceptual, channels_last).items()})
+                                                                **measures).items()})
     record = {"iteration": state.iteration, "wall_s": round(state.wall(), 1), **results}
     run.writer.write(record, prefix="val")
     log.info("validation @ %d: %s", state.iteration, ", ".join(f"{k[4:]} {v:.4f}" for k, v in results.items()))

@@ -129,6 +129,11 @@ def plot_training_curves(run_dir: str | Path) -> Path | None:
         # The brief's "validation perceptual loss", named for what it is.
         ("validation ImageNet-VGG16 relu5_3 feature MSE", val,
          [k for k in ("val_perceptual", "val_perceptual_ema") if any(k in r for r in val)]),
+        # Offline perceptual measures: no-reference NIQE, and the distance in the fixed random VGG
+        # features of the run's own generic perceptual loss (not ImageNet features).
+        ("validation NIQE (lower is better)", val, [k for k in ("val_niqe", "val_niqe_ema") if any(k in r for r in val)]),
+        ("validation random-VGG generic perceptual distance", val,
+         [k for k in ("val_generic_perceptual", "val_generic_perceptual_ema") if any(k in r for r in val)]),
     ]
     panels = [p for p in panels if p[2]]
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)

@@ -6,6 +6,17 @@ output, Y channel of MATLAB's BT.601, border = scale), per image, so the batch s
 change the numbers. The perceptual value is the same quantity as evaluate's ``perceptual``
 column: ImageNet VGG16 ``relu5_3`` feature MSE of the 8-bit, border-cropped RGB images, feature
 scale 1 (whatever feature scale the training loss uses), and only with real ImageNet weights.
+
+Two perceptual measures need no download, so a run logs them offline:
+
+* ``niqe`` (:mod:`srgan.evaluation.niqe`, lower is better): NIQE of each 8-bit SR image with a
+  ``scale``-pixel border crop, as evaluate's NIQE column; images under two 96x96 blocks after
+  the crop have none and are left out of the mean.
+* ``generic_perceptual``: when the run's loss is the random-VGG generic perceptual loss
+  (``loss.perceptual_weights: generic``), that same module's distance (its layers, criterion and
+  feature scale) between the 8-bit, border-cropped SR and HR images. It is a distance in random
+  features, not the ImageNet-VGG ``perceptual`` value, and is named so.
+
 :class:`BestTracker` decides whether a validation is a new best and when to stop early.
 """
 
@@ -27,7 +38,9 @@ from srgan.evaluation.metrics import (
     psnr_torch,
     ssim_torch,
 )
+from srgan.evaluation.niqe import make_niqe
 from srgan.models.perceptual import PerceptualLoss
+from srgan.utils.image import tensor_to_image
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +58,20 @@ def reporting_perceptual(vgg_weights: str | None, device: torch.device) -> Perce
         return None
 
 
+def generic_perceptual(training: nn.Module | None) -> PerceptualLoss | None:
+    """The training loss module when it is the random-VGG generic perceptual loss, else None."""
+    if isinstance(training, PerceptualLoss) and training.vgg.weights == "generic":
+        return training
+    return None
+
+
+def _niqe_per_image(sr: torch.Tensor, border: int) -> torch.Tensor:
+    """NIQE of each 8-bit SR image of the batch (NaN where undefined: too small or flat)."""
+    score = make_niqe(border)
+    values = [score(tensor_to_image(image)) for image in sr]
+    return torch.tensor([float("nan") if v is None else v for v in values], dtype=torch.float64)
+
+
 def _perceptual_per_image(perceptual: PerceptualLoss, sr: torch.Tensor, hr: torch.Tensor,
                           border: int) -> torch.Tensor:
     """Feature MSE of each image of the batch on 8-bit, border-cropped RGB, as evaluate scores it."""
@@ -58,8 +85,11 @@ def _perceptual_per_image(perceptual: PerceptualLoss, sr: torch.Tensor, hr: torc
 
 @torch.no_grad()
 def validate(net_g: nn.Module, loader: DataLoader, scale: int, device: torch.device,
-             perceptual: PerceptualLoss | None = None, channels_last: bool = False) -> dict[str, float]:
-    """Mean PSNR/SSIM/MSE/MAE (and perceptual loss, when given) over whole validation images."""
+             perceptual: PerceptualLoss | None = None, channels_last: bool = False, niqe: bool = True,
+             generic: PerceptualLoss | None = None) -> dict[str, float]:
+    """Mean PSNR/SSIM/MSE/MAE, NIQE (``niqe``), and the ImageNet-VGG ``perceptual`` and
+    random-VGG ``generic_perceptual`` distances when their modules are given, over whole
+    validation images (see the module docstring)."""
     was_training = net_g.training
     net_g.eval()
     totals: dict[str, float] = {}
@@ -74,11 +104,17 @@ def validate(net_g: nn.Module, loader: DataLoader, scale: int, device: torch.dev
             values["ssim"] = ssim_torch(sr, hr, scale)
         if perceptual is not None:
             values["perceptual"] = _perceptual_per_image(perceptual, sr, hr, scale)
+        if generic is not None:
+            values["generic_perceptual"] = _perceptual_per_image(generic, sr, hr, scale)
+        if niqe:
+            values["niqe"] = _niqe_per_image(sr, scale)
         for key, per_image in values.items():  # (B,) each: a mean over images, whatever the batch size
-            totals[key] = totals.get(key, 0.0) + float(per_image.sum())
-            counts[key] = counts.get(key, 0) + per_image.numel()
+            # Images too small for NIQE count in no NIQE mean; a NaN anywhere else must show.
+            defined = per_image[~torch.isnan(per_image)] if key == "niqe" else per_image
+            totals[key] = totals.get(key, 0.0) + float(defined.sum())
+            counts[key] = counts.get(key, 0) + defined.numel()
     net_g.train(was_training)
-    return {key: totals[key] / counts[key] for key in totals}
+    return {key: totals[key] / counts[key] for key in totals if counts[key]}
 
 
 @dataclass
