@@ -497,17 +497,32 @@ def test_presets_are_what_they_say():
 
 
 def test_mixed_preset_gives_each_image_one_of_the_presets():
-    from srgan.evaluation.datasets import EVAL_DEGRADATIONS, PRESETS, make_lr
+    from srgan.data.presets import MIXED_OF
+    from srgan.evaluation.datasets import EVAL_DEGRADATIONS, make_lr
 
     hr = photo_like(96, 128, seed=5)
     names = [f"img{i:03d}.png" for i in range(24)]
     used = set()
     for name in names:
         lr = make_lr(hr, 4, "mixed", name)
-        same = [p for p in PRESETS if make_lr(hr, 4, p, name).tobytes() == lr.tobytes()]
+        same = [p for p in MIXED_OF if make_lr(hr, 4, p, name).tobytes() == lr.tobytes()]
         assert same, name  # exactly what that preset makes of this image
         used.update(same)
-    assert used == set(PRESETS) and "mixed" in EVAL_DEGRADATIONS
+    assert used == {"jpeg", "noise_jpeg", "blur_jpeg", "realesrgan"} and "mixed" in EVAL_DEGRADATIONS
+
+
+def test_webp_preset_is_the_protocol_lr_through_lossy_webp():
+    from srgan.data.degrade import degrade
+    from srgan.evaluation.datasets import make_lr
+
+    hr = synthetic_image("gradient", 96, 128, seed=6)  # smooth: WebP keeps it close
+    lr = make_lr(hr, 4, "webp", "img001.png")
+    assert lr.shape == (24, 32, 3) and make_lr(hr, 4, "webp", "img001.png").tobytes() == lr.tobytes()
+    protocol = degrade(hr, 4, "bicubic").astype(np.float64)
+    error = np.abs(lr - protocol).mean()
+    assert 0.3 < error < 12  # lossy, but the same picture
+    assert R.jpeg(degrade(hr, 4, "bicubic"), 50).tobytes() != lr.tobytes()
+    assert make_lr(hr[:, :, :1], 4, "webp", "img001.png").shape == (24, 32, 1)
 
 
 def test_evaluate_cli_scores_a_preset_the_same_twice(tmp_path, capsys):

@@ -33,7 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="how LR images are made from HR: bicubic (MATLAB's, as in published tables; the "
                         "default, or a prepared dataset's own LR when not given), area, or a realistic preset "
                         "made the same on every run from (preset, image name): jpeg, noise_jpeg, blur_jpeg, "
-                        "realesrgan, or mixed (each image by one of those four, drawn from its name; see README, Evaluation)")
+                        "webp (held out: no training degradation uses it), realesrgan, or mixed (each image by one of jpeg, "
+                        "noise_jpeg, blur_jpeg, realesrgan, drawn from its name; see README, Evaluation)")
     parser.add_argument("--out", metavar="DIR", help="write per_image.csv and summary.json here")
     parser.add_argument("--report", metavar="DIR", help="write the HTML report (index.html + images) here")
     parser.add_argument("--run", metavar="DIR", help="training run directory: add its curves (metrics.jsonl) "

@@ -30,6 +30,7 @@ class Preset:
     gray_prob: float = 0.0  # noise the same on R, G and B
     jpeg_quality: tuple[int, int] | None = None
     second_order: bool = False
+    codec: str = "jpeg"  # or "webp": libwebp's lossy mode at that quality, a codec training never sees
 
 
 PRESETS = {
@@ -38,12 +39,16 @@ PRESETS = {
                          noise_sigma=(1.0, 10.0), gray_prob=0.4, jpeg_quality=(30, 95)),
     "blur_jpeg": Preset("Gaussian blur of HR sigma 0.5-2, MATLAB bicubic down, then JPEG 30-95",
                         blur_sigma=(0.5, 2.0), jpeg_quality=(30, 95)),
+    "webp": Preset("protocol LR, then lossy WebP at quality 30-70 (a codec no training degradation uses)",
+                   jpeg_quality=(30, 70), codec="webp"),
     "realesrgan": Preset("Real-ESRGAN's second-order model with its published ranges (configs/degradations/"
                          "realesrgan.yaml)", second_order=True),
 }
-#: ``mixed``: each image degraded by one preset, drawn from (``mixed``, image name): a
-#: validation set spread over all of them at the cost of one (``data.val_degradation``).
+#: ``mixed``: each image degraded by one of :data:`MIXED_OF`, drawn from (``mixed``, image
+#: name): a validation set spread over them at the cost of one (``data.val_degradation``).
+#: ``webp`` stays out: it is the held-out codec.
 MIXED = "mixed"
+MIXED_OF = ("jpeg", "noise_jpeg", "blur_jpeg", "realesrgan")
 #: Every ``--degradation`` name: the protocol's two, the presets, then ``mixed``.
 EVAL_DEGRADATIONS = ("bicubic", "area", *PRESETS, MIXED)
 
@@ -63,8 +68,8 @@ def make_lr(hr: np.ndarray, scale: int, degradation: str, image_name: str) -> np
     if degradation in ("bicubic", "area"):
         return degrade(hr, scale, degradation)
     if degradation == MIXED:
-        names = list(PRESETS)
-        return make_lr(hr, scale, names[int(preset_rng(MIXED, image_name).integers(len(names)))], image_name)
+        pick = MIXED_OF[int(preset_rng(MIXED, image_name).integers(len(MIXED_OF)))]
+        return make_lr(hr, scale, pick, image_name)
     if degradation not in PRESETS:
         raise DatasetError(f"unknown degradation {degradation!r}; choose one of {', '.join(EVAL_DEGRADATIONS)}")
     preset, rng = PRESETS[degradation], preset_rng(degradation, image_name)
@@ -83,4 +88,19 @@ def make_lr(hr: np.ndarray, scale: int, degradation: str, image_name: str) -> np
         sigma, grey = float(rng.uniform(*preset.noise_sigma)), bool(rng.random() < preset.gray_prob)
         image = realistic.add_gaussian_noise(image, rng, sigma, grey)
     quality = int(rng.integers(preset.jpeg_quality[0], preset.jpeg_quality[1] + 1))
+    if preset.codec == "webp":
+        return _webp(realistic.to_uint8(image), quality)
     return realistic.jpeg(realistic.to_uint8(image), quality)
+
+
+def _webp(image: np.ndarray, quality: int) -> np.ndarray:
+    """Lossy WebP round trip of an (H, W, 3) or (H, W, 1) uint8 image (OpenCV's libwebp)."""
+    import cv2
+
+    colour = image.shape[2] == 3
+    pixels = np.ascontiguousarray(image[:, :, ::-1] if colour else np.repeat(image, 3, axis=2))
+    ok, data = cv2.imencode(".webp", pixels, [cv2.IMWRITE_WEBP_QUALITY, int(quality)])
+    if not ok:
+        raise DatasetError("OpenCV could not encode WebP")
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    return np.ascontiguousarray(decoded[:, :, ::-1] if colour else decoded[:, :, :1])
