@@ -286,7 +286,8 @@ def test_serve_offers_the_files_of_models_dir(files, tmp_path):
     (folder / "notes.txt").write_text("ignored")
     app = create_app(WebConfig(models=(), models_dir=str(folder), device="cpu", tile=0))
     with TestClient(app) as client:
-        assert client.get("/api/models").json() == [{"name": "compact", "scale": 4}, {"name": "swinir", "scale": 2}]
+        offered = [(m["name"], m["scale"]) for m in client.get("/api/models").json()]
+        assert offered == [("compact", 4), ("swinir", 2)]
         image = _image(20, 16)
         import io
 
@@ -315,3 +316,15 @@ def _save_small(folder: Path) -> Path:
     path = folder / "small.png"
     save_image(path, _image(16, 12))
     return path
+
+
+def test_swinir_runs_in_bf16_at_a_size_it_was_not_built_for(files, tmp_path):
+    # SwinIR makes its attention mask in fp32 for a new input size; the bf16 network must take it
+    # (autocast around the converted weights), and stay close to fp32.
+    image_path = tmp_path / "odd.png"
+    save_image(image_path, _image(44, 36))  # not the 8-pixel window grid's size: a mask of its own
+    fp32 = _upscale_cli(files["swinir"], image_path, tmp_path / "fp32.png", "--tile", "0")
+    argv = ["upscale", str(image_path), "-o", str(tmp_path / "bf16.png"), "--model", str(files["swinir"]),
+            "--device", "cpu", "--precision", "bf16", "--force", "--tile", "0"]
+    assert main(argv) == 0
+    assert _max_diff(read_image(tmp_path / "bf16.png").pixels, fp32) <= 6

@@ -284,14 +284,20 @@ class FusedSRResNet(nn.Module):
 
 
 class _CastIO(nn.Module):
-    """A network converted to ``dtype`` whose input is cast to it and whose output is fp32."""
+    """A network converted to ``dtype`` whose input is cast to it and whose output is fp32.
+
+    It also runs under autocast: some architectures make fp32 tensors at run time that meet the
+    converted weights (SwinIR computes its attention mask in fp32 for an input size it was not
+    built for, which then fails in bf16 matmuls); autocast casts those where they are used, and
+    costs nothing where everything is already in ``dtype``."""
 
     def __init__(self, net: nn.Module, dtype: torch.dtype) -> None:
         super().__init__()
         self.net, self.dtype = net.to(dtype), dtype
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.to(self.dtype)).float()
+        with torch.autocast(x.device.type, dtype=self.dtype):
+            return self.net(x.to(self.dtype)).float()
 
 
 def to_precision(fused: nn.Module, dtype: torch.dtype) -> nn.Module:
