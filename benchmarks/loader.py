@@ -101,7 +101,7 @@ LOADERS = {
 }
 
 
-def make_loader(dataset_dir: Path, name: str, workers: int, batch: int):
+def make_loader(dataset_dir: Path, name: str, workers: int, batch: int, degradation_config: str = "realesrgan"):
     from torch.utils.data import DataLoader
 
     from srgan.data.datasets import PairedPatchDataset, StreamSampler, TrainLoader, seed_worker
@@ -110,7 +110,7 @@ def make_loader(dataset_dir: Path, name: str, workers: int, batch: int):
     if name.startswith("realistic"):
         from srgan.data.realistic import load_degradation_config
 
-        degradation = load_degradation_config("realesrgan")
+        degradation = load_degradation_config(degradation_config)
     data = PairedPatchDataset(dataset_dir, "train", hr_patch=96, seed=0, use_cache=name != "plain",
                               degradation=degradation, usm_target=name.endswith("-usm"))
     if name == "cache-dataloader":
@@ -121,12 +121,12 @@ def make_loader(dataset_dir: Path, name: str, workers: int, batch: int):
 
 
 def measure(dataset_dir: Path, name: str, workers: int, batch: int, seconds: float, warmup: int,
-            rounds: int) -> tuple[list[float], list[float]]:
+            rounds: int, degradation_config: str = "realesrgan") -> tuple[list[float], list[float]]:
     """For each of ``rounds`` timed windows of one loader (workers kept alive): pairs per wall
     second, and CPU microseconds (main process + workers) per pair."""
     import torch
 
-    iterator = iter(make_loader(dataset_dir, name, workers, batch))
+    iterator = iter(make_loader(dataset_dir, name, workers, batch, degradation_config))
     for _ in range(warmup):
         item = next(iterator)
     assert item["hr"].shape == (batch, 3, 96, 96) and item["lr"].shape == (batch, 3, 24, 24)
@@ -143,7 +143,7 @@ def measure(dataset_dir: Path, name: str, workers: int, batch: int, seconds: flo
     return rates, costs
 
 
-def time_degradation(dataset_dir: Path, batch: int, seconds: float) -> None:
+def time_degradation(dataset_dir: Path, batch: int, seconds: float, degradation_config: str = "realesrgan") -> None:
     """One core, this process: CPU ms per pair and pairs per CPU second of the degradation alone."""
     import cv2
 
@@ -151,7 +151,7 @@ def time_degradation(dataset_dir: Path, batch: int, seconds: float) -> None:
     from srgan.data.realistic import degrade, load_degradation_config
 
     cv2.setNumThreads(0)  # one core, like a loader worker
-    config = load_degradation_config("realesrgan")
+    config = load_degradation_config(degradation_config)
     data = PairedPatchDataset(dataset_dir, "train", hr_patch=96, seed=0, use_cache=True, degradation=config)
     hr = data.load_pair(0)[1]
     cases = {"degrade(), bare 96x96 HR patch": (lambda i: degrade(hr[:96, :96], np.random.default_rng(i), config, 4), 1),
@@ -178,6 +178,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="timed windows per loader (median and best shown)")
     parser.add_argument("--warmup", type=int, default=20, help="batches before timing starts")
     parser.add_argument("--only", choices=tuple(LOADERS), action="append", help="time these loaders only")
+    parser.add_argument("--degradation-config", default="realesrgan",
+                        help="the realistic loaders' degradation (a packaged name such as realistic_mix, or a YAML)")
     args = parser.parse_args()
 
     import torch
@@ -186,11 +188,12 @@ def main() -> None:
     dataset = prepare(args.work)
     print(f"nproc {os.cpu_count()}, {load_text()}; DataLoader workers {args.workers}, batch {args.batch}")
     if not args.only or any(name.startswith("realistic") for name in args.only):
-        time_degradation(dataset, args.batch, args.seconds)
+        time_degradation(dataset, args.batch, args.seconds, args.degradation_config)
     for name, what in LOADERS.items():
         if args.only and name not in args.only:
             continue
-        rates, costs = measure(dataset, name, args.workers, args.batch, args.seconds, args.warmup, args.rounds)
+        rates, costs = measure(dataset, name, args.workers, args.batch, args.seconds, args.warmup, args.rounds,
+                               args.degradation_config)
         rates, cost = sorted(rates), sorted(costs)[len(costs) // 2]
         cores = min(os.cpu_count() or 1, args.workers + 1)
         print(f"{name:17s} median {rates[len(rates) // 2]:7.0f}  best {rates[-1]:7.0f} pairs/s; "
