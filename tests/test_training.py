@@ -431,3 +431,19 @@ def test_realistic_training_validates_on_a_degraded_split(tiny_dataset, tmp_path
     assert psnr[0] < psnr[1]  # JPEG-degraded validation LR is harder than the prepared (clean) LR
     with pytest.raises(ConfigError, match="data.val_degradation must be one of"):
         _config(tiny_dataset, "data.val_degradation=fog")
+
+
+def test_resume_before_the_first_checkpoint_starts_from_init_from(tiny_dataset, tmp_path):
+    from srgan.models import build_generator, save_generator
+    from srgan.training import loop
+
+    args = {"scale": 4, "num_feat": 8, "num_block": 1, "use_bn": True, "image_skip": False, "res_scale": 1.0}
+    torch.manual_seed(5)
+    start = build_generator("srresnet", **args)
+    path = save_generator(start, tmp_path / "start.safetensors", "srresnet", args)
+    config = _config(tiny_dataset, "train.total_iters=1", f"train.init_from={path}")
+    # `--resume` in a run folder with no checkpoint yet (killed early, or a script that always resumes).
+    _, state, _, _ = loop._start_run(config, tmp_path / "run", resume=True)
+    for key, value in start.state_dict().items():
+        assert torch.equal(state.net_g.state_dict()[key], value), key
+        assert torch.equal(state.ema.module.state_dict()[key], value), key  # EMA copied from the init too

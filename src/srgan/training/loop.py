@@ -275,7 +275,10 @@ def _start_run(config: RunConfig, run_dir: Path, resume: bool) -> tuple[RunConte
     _prepare_run_dir(config, run_dir, resume, dist)
     torch.manual_seed(config.seed + dist.rank)
     train_set, val_loader = _build_data(config)
-    state = _build_state(config, device, dist.world, resume)
+    # A run resumed before its first checkpoint starts as a fresh one would: from train.init_from.
+    folder = run_dir / "checkpoints"
+    continuing = resume and folder.is_dir() and bool(ckpt.list_checkpoints(folder))
+    state = _build_state(config, device, dist.world, continuing)
     if resume:
         path = state.restore_latest(run_dir / "checkpoints")
         if path is None:  # e.g. killed before its first checkpoint: `--resume` always works
