@@ -98,6 +98,20 @@ def test_decoded_jpeg_quality_reads_a_jpeg_that_lost_its_tables(tmp_path, qualit
     assert decoded_jpeg_quality(decoded[:20, :20]) is None  # too small to tell
 
 
+def test_decoded_jpeg_quality_ignores_flat_synthetic_images():
+    # Flat colour and hard edges (user interfaces, logos) give jagged re-compression curves with
+    # notches of their own; the DCT lattice check refuses them.
+    rng = np.random.default_rng(0)
+    for _ in range(6):
+        ui = np.full((120, 160, 3), rng.integers(0, 256, 3), np.uint8)
+        for _ in range(6):
+            top, left = rng.integers(0, 100), rng.integers(0, 140)
+            ui[top:top + rng.integers(5, 30), left:left + rng.integers(5, 40)] = rng.integers(0, 256, 3)
+        assert decoded_jpeg_quality(ui) is None
+        assert assess(ui).strength == 0.0
+    assert decoded_jpeg_quality(np.full((64, 64, 3), 77, np.uint8)) is None
+
+
 def test_strength_is_quantised_to_few_networks():
     assert [quantised_strength(s) for s in (0.0, 0.1, 0.3, 0.49, 0.8, 1.0)] == [0.0, 0.0, 0.25, 0.5, 0.75, 1.0]
 
