@@ -305,6 +305,16 @@ def test_first_order_round_is_blur_one_resize_noise_jpeg():
     assert R.load_degradation_config("realistic_mix").first_order.prob == pytest.approx(0.6)
 
 
+def test_a_section_given_in_part_keeps_its_own_defaults():
+    # The second round's factory narrows the blur (sigma 0.2-1.5) and first_order's drops the sinc:
+    # a YAML that sets one key of those sections keeps the rest of *those* defaults.
+    config = R.parse_degradation_config({"second": {"blur_prob": 0.5}, "first_order": {"blur": {"sigma": [0.3, 1.0]}}})
+    assert config.second.blur_prob == 0.5 and config.second.blur.sigma == (0.2, 1.5)
+    assert config.second.noise.gaussian_sigma == (1.0, 25.0)
+    assert config.first_order.blur.sigma == (0.3, 1.0) and config.first_order.blur.sinc_prob == 0.0
+    assert config.first_order.noise.gaussian_sigma == (1.0, 15.0)
+
+
 def test_first_order_config_refuses_bad_values():
     with pytest.raises(ConfigError, match="prob must be a probability"):
         R.parse_degradation_config({"first_order": {"prob": 1.5}})

@@ -77,15 +77,34 @@ def coerce(value: Any, annotation: Any, key: str) -> Any:
     return _coerce_scalar(value, annotation, key)
 
 
-def from_mapping(cls: type, values: dict, prefix: str = "") -> Any:
-    """An instance of dataclass ``cls`` from ``values``; omitted fields keep their defaults."""
+def _field_default(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
+def from_mapping(cls: type, values: dict, prefix: str = "", base: Any = None) -> Any:
+    """An instance of dataclass ``cls`` from ``values``; omitted fields keep their defaults.
+
+    A nested section given in part keeps the rest of *its field's* default (``base``), not of
+    its class: a ``second:`` stage whose factory narrows the blur keeps that blur when only
+    ``blur_prob`` is given."""
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(values) - set(names))
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ConfigError(f"unknown config key {prefix}{unknown[0]}; valid keys here: {', '.join(sorted(names))}")
-    kwargs = {k: coerce(v, hints[k], prefix + k) for k, v in values.items()}
+        raise ConfigError(f"unknown config key {prefix}{unknown[0]}; valid keys here: {', '.join(sorted(fields))}")
+    kwargs = {}
+    for key, value in values.items():
+        hint, dotted = hints[key], prefix + key
+        default = getattr(base, key) if base is not None else _field_default(fields[key])
+        if dataclasses.is_dataclass(hint) and isinstance(value, dict) and dataclasses.is_dataclass(default):
+            kwargs[key] = from_mapping(hint, value, dotted + ".", default)
+        else:
+            kwargs[key] = coerce(value, hint, dotted)
     try:
-        return cls(**kwargs)
+        return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
     except ConfigError as exc:
         raise ConfigError(f"{prefix}{exc}" if prefix else str(exc)) from None
