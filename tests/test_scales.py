@@ -305,3 +305,7 @@ def test_evaluate_default_without_a_network_of_that_scale_is_one_line(install, h
     err = capsys.readouterr().err.strip()
     assert code != 0 and len(err.splitlines()) == 1
     assert "no x2 network installed (installed: srresnet_x4)" in err
+    code = main(["evaluate", "--model", "auto", "--data", str(hr_folder), "--scale", "2", "--device", "cpu",
+                 "--no-perceptual", "--no-niqe"])
+    err = capsys.readouterr().err.strip()
+    assert code != 0 and len(err.splitlines()) == 1 and "no x2 network installed" in err

@@ -9,7 +9,8 @@ evaluate --degradation`` does, upscales it with the network interpolations ``cle
 s in 0, 0.25, ..., 1 (the networks auto can pick), and prints per degradation the mean Y-PSNR
 (MATLAB BT.601, border 4) of: the clean network, the real one, what auto picks from the pixels
 (:func:`srgan.inference.auto.assess`, as ``srgan evaluate --model auto`` scores it), and the
-oracle (the best strength per image), plus how often auto's pick was the oracle's. ``REAL`` may
+oracle (the best strength per image), plus how often auto's pick scored within 0.05 dB of the
+oracle's ("hits"). ``REAL`` may
 be any weights file or checkpoint (a candidate not shipped yet).
 """
 

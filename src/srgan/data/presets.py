@@ -28,19 +28,19 @@ class Preset:
     blur_sigma: tuple[float, float] | None = None  # HR pixels
     noise_sigma: tuple[float, float] | None = None  # 0..255 scale
     gray_prob: float = 0.0  # noise the same on R, G and B
-    jpeg_quality: tuple[int, int] | None = None
+    quality: tuple[int, int] | None = None  # of the final codec (JPEG, or WebP), drawn per image
     second_order: bool = False
     codec: str = "jpeg"  # or "webp": libwebp's lossy mode at that quality, a codec training never sees
 
 
 PRESETS = {
-    "jpeg": Preset("protocol LR, then JPEG at quality 30-60", jpeg_quality=(30, 60)),
+    "jpeg": Preset("protocol LR, then JPEG at quality 30-60", quality=(30, 60)),
     "noise_jpeg": Preset("protocol LR + Gaussian noise sigma 1-10 (grey in 40% of images), then JPEG 30-95",
-                         noise_sigma=(1.0, 10.0), gray_prob=0.4, jpeg_quality=(30, 95)),
+                         noise_sigma=(1.0, 10.0), gray_prob=0.4, quality=(30, 95)),
     "blur_jpeg": Preset("Gaussian blur of HR sigma 0.5-2, MATLAB bicubic down, then JPEG 30-95",
-                        blur_sigma=(0.5, 2.0), jpeg_quality=(30, 95)),
+                        blur_sigma=(0.5, 2.0), quality=(30, 95)),
     "webp": Preset("protocol LR, then lossy WebP at quality 30-70 (a codec no training degradation uses)",
-                   jpeg_quality=(30, 70), codec="webp"),
+                   quality=(30, 70), codec="webp"),
     "realesrgan": Preset("Real-ESRGAN's second-order model with its published ranges (configs/degradations/"
                          "realesrgan.yaml)", second_order=True),
 }
@@ -87,7 +87,7 @@ def make_lr(hr: np.ndarray, scale: int, degradation: str, image_name: str) -> np
     if preset.noise_sigma is not None:
         sigma, grey = float(rng.uniform(*preset.noise_sigma)), bool(rng.random() < preset.gray_prob)
         image = realistic.add_gaussian_noise(image, rng, sigma, grey)
-    quality = int(rng.integers(preset.jpeg_quality[0], preset.jpeg_quality[1] + 1))
+    quality = int(rng.integers(preset.quality[0], preset.quality[1] + 1))
     if preset.codec == "webp":
         return _webp(realistic.to_uint8(image), quality)
     return realistic.jpeg(realistic.to_uint8(image), quality)

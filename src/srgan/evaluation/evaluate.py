@@ -369,6 +369,8 @@ def scaled_models(config: EvalConfig) -> list[str]:
 
     if config.scale in (None, DEFAULT_SCALE) or config.perception:  # x4: default is srresnet_x4, named default
         return list(config.models)
+    if "auto" in config.models:
+        model_for_scale(config.scale)  # auto scores the networks of that scale: the same one line where there are none
     return [model_for_scale(config.scale) if spec == "default" else spec for spec in config.models]
 
 
