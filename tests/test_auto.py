@@ -119,7 +119,10 @@ def test_strength_is_quantised_to_few_networks():
 def test_auto_upscales_each_file_with_the_network_its_quality_calls_for(tmp_path, capsys):
     from srgan.cli.main import main
     from srgan.inference import Upscaler
-    from srgan.inference.auto import REAL_MODEL, AutoUpscaler
+    from srgan.inference.auto import AutoUpscaler
+    from srgan.models.factory import REAL_MODELS
+
+    REAL_MODEL = REAL_MODELS[4]
 
     image = _photo_like(32)
     Image.fromarray(image).save(tmp_path / "clean.png")

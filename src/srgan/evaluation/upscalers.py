@@ -46,11 +46,10 @@ class NetworkModel:
 
 
 def _load_network(config: UpscaleConfig) -> NetworkModel:
+    from srgan.inference.auto import AutoUpscaler, runs_auto
     from srgan.inference.upscaler import Upscaler
 
-    if config.model == "auto" and config.perception is None:
-        from srgan.inference.auto import AutoUpscaler
-
+    if runs_auto(config.model, {"perception": config.perception, "backend": config.backend}):
         # Evaluated LR images are arrays: a JPEG preset's quality is read from its pixels.
         auto = AutoUpscaler(scale=config.scale, device=config.device, tile=config.tile, precision=config.precision)
         real = f" / {auto.real}" if auto.real else ""

@@ -46,9 +46,9 @@ def _auto_upscaler(scale: float | None = None, **options: Any):
 def _routed_upscaler(model: str, scale: float | None, options: dict) -> tuple[object, bool]:
     """(the upscaler for ``model`` at output ``scale``, whether it is auto): ``auto`` and ``default``
     run the shipped network of that scale where one is installed (x2 → ``srresnet_x2``)."""
-    from srgan.inference.auto import is_routed
+    from srgan.inference.auto import is_routed, runs_auto
 
-    if model == "auto" and options.get("perception") is None and options.get("backend", "torch") == "torch":
+    if runs_auto(model, options):
         return _auto_upscaler(scale, **options), True
     model = "default" if model == "auto" else model
     if is_routed(model, options) and scale is not None:

@@ -273,8 +273,6 @@ def quantised_strength(strength: float, steps: int = 4) -> float:
     return round(strength * steps) / steps
 
 
-CLEAN_MODEL = "srresnet_x4"
-REAL_MODEL = "srresnet_x4_real"
 
 
 class AutoUpscaler:
@@ -333,6 +331,13 @@ class AutoUpscaler:
         return upscaler.upscale(pixels, outscale=outscale, on_tile=on_tile)
 
 
+def runs_auto(model: str, options: dict) -> bool:
+    """Whether ``model`` with these Upscaler ``options`` is run per input by :class:`AutoUpscaler`:
+    ``auto`` on the torch backend and without ``perception`` (which names the x4 pair; an ONNX
+    backend runs one file, so ``auto`` there is ``default``)."""
+    return model == "auto" and options.get("perception") is None and options.get("backend", "torch") == "torch"
+
+
 def is_routed(model: str, options: dict) -> bool:
     """Whether ``model`` is one the scale picks the network of (``auto``, ``default``; not with
     ``perception``, which interpolates the x4 pair)."""
@@ -344,6 +349,6 @@ def make_upscaler(model: str = "auto", scale: float | None = None, **options):
     output scale (for ``auto`` and ``default``: the network of that scale where one is installed)."""
     from srgan.inference.upscaler import Upscaler
 
-    if model == "auto" and options.get("perception") is None and options.get("backend", "torch") == "torch":
+    if runs_auto(model, options):
         return AutoUpscaler(scale=scale, **options)
     return Upscaler("default" if model == "auto" else model, scale=scale, **options)

@@ -189,9 +189,9 @@ def load_upscalers(config: WebConfig) -> dict:
     from srgan.inference.upscaler import UpscaleConfig, Upscaler
 
     def load(spec: str, scale: int | None = None) -> Upscaler:
-        if spec == "auto" and config.backend == "torch":  # per upload: clean, real-world or between
-            from srgan.inference.auto import AutoUpscaler
+        from srgan.inference.auto import AutoUpscaler, runs_auto
 
+        if runs_auto(spec, {"backend": config.backend}):  # per upload: clean, real-world or between
             return AutoUpscaler(scale=scale, device=config.device, tile=config.tile, precision=config.precision)
         return Upscaler(UpscaleConfig(spec, backend=config.backend, device=config.device, tile=config.tile,
                                       precision=config.precision, scale=scale))
