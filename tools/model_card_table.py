@@ -43,12 +43,14 @@ def main() -> None:
     results = summary["results"]
     print("| model | " + " | ".join(DATASETS) + " |")
     print("| --- |" + " --- |" * len(DATASETS))
-    models = list(next(iter(results.values())).keys())
+    # Rows with PSNR only: evaluate's HR row carries NIQE alone.
+    models = [m for m, entry in next(iter(results.values())).items() if "psnr" in entry]
     for model in models:
         cells = []
         for dataset in DATASETS:
             entry = results.get(dataset, {}).get(model)
-            cells.append(f"{entry['psnr']['mean']:.2f} / {entry['ssim']['mean']:.4f}" if entry else "–")
+            cells.append(f"{entry['psnr']['mean']:.2f} / {entry['ssim']['mean']:.4f}" if entry and "psnr" in entry
+                         else "–")
         print(f"| **{model}** (this repo) | " + " | ".join(cells) + " |")
     scale = int(summary.get("protocol", {}).get("scale", 4))
     for name, rows in PUBLISHED.get(scale, {}).items():
