@@ -162,8 +162,8 @@ def interpolation_path(run_dir: Path, args: argparse.Namespace, validator) -> li
     if args.interpolate < 1 or not path.is_file():
         return []
     alphas = [round(i / args.interpolate, 4) for i in range(args.interpolate + 1)]
-    key = {"init": str(args.init), "weights_mtime": path.stat().st_mtime, "alphas": alphas,
-           "val_max_images": args.val_max_images}
+    key = {"init": str(args.init), "data": str(args.data), "weights_mtime": path.stat().st_mtime,
+           "alphas": alphas, "val_max_images": args.val_max_images}
 
     def compute() -> list[dict]:
         score, start = validator()
