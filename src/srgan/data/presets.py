@@ -89,18 +89,6 @@ def make_lr(hr: np.ndarray, scale: int, degradation: str, image_name: str) -> np
         image = realistic.add_gaussian_noise(image, rng, sigma, grey)
     quality = int(rng.integers(preset.quality[0], preset.quality[1] + 1))
     if preset.codec == "webp":
-        return _webp(realistic.to_uint8(image), quality)
+        return realistic.webp(realistic.to_uint8(image), quality)
     return realistic.jpeg(realistic.to_uint8(image), quality)
 
-
-def _webp(image: np.ndarray, quality: int) -> np.ndarray:
-    """Lossy WebP round trip of an (H, W, 3) or (H, W, 1) uint8 image (OpenCV's libwebp)."""
-    import cv2
-
-    colour = image.shape[2] == 3
-    pixels = np.ascontiguousarray(image[:, :, ::-1] if colour else np.repeat(image, 3, axis=2))
-    ok, data = cv2.imencode(".webp", pixels, [cv2.IMWRITE_WEBP_QUALITY, int(quality)])
-    if not ok:
-        raise DatasetError("OpenCV could not encode WebP")
-    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
-    return np.ascontiguousarray(decoded[:, :, ::-1] if colour else decoded[:, :, :1])

@@ -493,6 +493,17 @@ def jpeg(image: np.ndarray, quality: int) -> np.ndarray:
     return decoded.astype(image.dtype) / image.dtype.type(255.0)
 
 
+def webp(image: np.ndarray, quality: int) -> np.ndarray:
+    """Lossy WebP round trip (OpenCV's libwebp) of an (H, W, 3) or (H, W, 1) uint8 image; WebP has
+    no grey mode, so grey goes through as three equal channels."""
+    colour = image.shape[2] == 3
+    pixels = np.ascontiguousarray(image[:, :, ::-1] if colour else np.repeat(image, 3, axis=2))
+    ok, data = cv2.imencode(".webp", pixels, [cv2.IMWRITE_WEBP_QUALITY, int(quality)])
+    if not ok:
+        raise ValueError("OpenCV could not encode the WebP")
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    return np.ascontiguousarray(decoded[:, :, ::-1] if colour else decoded[:, :, :1])
+
 def usm_sharpen(image: np.ndarray, config: UsmConfig | None = None) -> np.ndarray:
     """Unsharp masking as Real-ESRGAN sharpens its targets: [0, 1] float in and out."""
     config = config or UsmConfig()

@@ -101,10 +101,15 @@ def quality_from_tables(tables: dict | None) -> int | None:
     return int(np.argmin(distance)) + 1
 
 
+def _on_255(image: np.ndarray) -> np.ndarray:
+    """An uint8, uint16 or [0, 1] float array as float64 on 0..255."""
+    peak = {np.dtype(np.uint16): 65535.0, np.dtype(np.uint8): 255.0}.get(image.dtype, 1.0)  # float: [0, 1]
+    return image.astype(np.float64) * (255.0 / peak)
+
+
 def _luma(image: np.ndarray) -> np.ndarray:
     """Luma on 0..255 (float64) of an (H, W) or (H, W, C) uint8, uint16 or [0, 1] float array."""
-    peak = {np.dtype(np.uint16): 65535.0, np.dtype(np.uint8): 255.0}.get(image.dtype, 1.0)  # float: [0, 1]
-    x = image.astype(np.float64) * (255.0 / peak)
+    x = _on_255(image)
     if x.ndim == 3:
         x = luma(x[..., :3]) if x.shape[2] >= 3 else x[..., 0]  # grey (+ alpha): its own values
     return x
@@ -136,8 +141,7 @@ def noise_sigma(image: np.ndarray) -> float:
 def _ghost_crop(image: np.ndarray) -> np.ndarray | None:
     """The centre crop (uint8, BGR or grey, on the 16-pixel grid of 4:2:0 JPEG) the ghost
     measures; None for an image too small to tell."""
-    peak = {np.dtype(np.uint16): 65535.0, np.dtype(np.uint8): 255.0}.get(image.dtype, 1.0)
-    pixels = image if image.dtype == np.uint8 else np.clip(np.rint(image * (255.0 / peak)), 0, 255).astype(np.uint8)
+    pixels = image if image.dtype == np.uint8 else np.clip(np.rint(_on_255(image)), 0, 255).astype(np.uint8)
     if pixels.ndim == 3:
         pixels = pixels[..., 2::-1] if pixels.shape[2] >= 3 else pixels[..., 0]  # OpenCV encodes BGR
     height, width = pixels.shape[:2]
