@@ -109,8 +109,24 @@ def train_candidate(name: str, config_name: str, extra: list[str], args: argpars
     return run_dir
 
 
+def validation_degradation(candidates: dict[str, tuple[str, list[str]]], args: argparse.Namespace) -> str | None:
+    """The ``data.val_degradation`` every candidate validates on (None: the split's own LR); the
+    start point and the interpolations are scored on the same LR. Refused when candidates differ:
+    their PSNRs would not be comparable."""
+    from srgan.errors import ConfigError
+    from srgan.training.config import load_config
+
+    seen = {name: load_config(config_name, run_overrides(args) + extra).data.val_degradation
+            for name, (config_name, extra) in candidates.items()}
+    if len(set(seen.values())) > 1:
+        raise ConfigError("candidates validate on different LR (data.val_degradation: "
+                          + ", ".join(f"{n}={d}" for n, d in seen.items()) + "): give them one with --set")
+    return next(iter(seen.values()), None)
+
+
 def _validator(args: argparse.Namespace):
-    """``score(state_dict) -> {psnr, niqe, ...}`` on the validation split, and the start weights."""
+    """``score(state_dict) -> {psnr, niqe, ...}`` on the validation split (LR made as
+    ``args.val_degradation`` says, as the runs validate), and the start weights."""
     from torch.utils.data import DataLoader
 
     from srgan.data.datasets import PairedImageDataset
@@ -121,7 +137,8 @@ def _validator(args: argparse.Namespace):
     device = resolve_device(args.device)
     start, info = read_generator_weights(args.init)
     net = build_generator(info.arch, **info.model_args).to(device)
-    loader = DataLoader(PairedImageDataset(args.data, "val", limit=args.val_max_images), batch_size=1)
+    loader = DataLoader(PairedImageDataset(args.data, "val", limit=args.val_max_images,
+                                           degradation=args.val_degradation), batch_size=1)
 
     def score(state: dict) -> dict:
         net.load_state_dict(state)
@@ -144,7 +161,8 @@ def _cached(path: Path, key: dict, compute):
 
 def start_point(args: argparse.Namespace, validator) -> dict:
     """Validation PSNR/NIQE of the start generator (iteration 0 of every path), cached."""
-    key = {"init": str(args.init), "data": str(args.data), "val_max_images": args.val_max_images}
+    key = {"init": str(args.init), "data": str(args.data), "val_max_images": args.val_max_images,
+           "val_degradation": args.val_degradation}
     def compute() -> dict:
         score, start = validator()
         return score(start)
@@ -163,7 +181,7 @@ def interpolation_path(run_dir: Path, args: argparse.Namespace, validator) -> li
         return []
     alphas = [round(i / args.interpolate, 4) for i in range(args.interpolate + 1)]
     key = {"init": str(args.init), "data": str(args.data), "weights_mtime": path.stat().st_mtime,
-           "alphas": alphas, "val_max_images": args.val_max_images}
+           "alphas": alphas, "val_max_images": args.val_max_images, "val_degradation": args.val_degradation}
 
     def compute() -> list[dict]:
         score, start = validator()
@@ -288,6 +306,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         candidates[spec[0]] = (spec[1], spec[2:])
     try:
+        args.val_degradation = validation_degradation(candidates, args)
         if args.measure:
             measure_speed(args, candidates)
             return 0

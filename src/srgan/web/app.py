@@ -148,15 +148,20 @@ def create_app(config: WebConfig, upscalers: dict | None = None) -> FastAPI:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        headers = {"X-Input-Size": info["input"], "X-Output-Size": info["output"],
-                   "X-Seconds": f"{info['seconds']:.2f}", "Cache-Control": "no-store"}
-        if info["model"]:
-            headers["X-Model-Choice"] = info["model"]
-        return FileResponse(result, media_type="image/png", headers=headers, background=cleanup,
+        return FileResponse(result, media_type="image/png", headers=result_headers(info), background=cleanup,
                             filename=f"{stem}_x{outscale:g}.png")
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def result_headers(info: dict) -> dict[str, str]:
+    """What the page shows beside a result: sizes, time and (auto) the model chosen and why."""
+    headers = {"X-Input-Size": info["input"], "X-Output-Size": info["output"],
+               "X-Seconds": f"{info['seconds']:.2f}", "Cache-Control": "no-store"}
+    if info["model"]:
+        headers["X-Model-Choice"] = info["model"]
+    return headers
 
 
 def check_request(request: Request, upscalers: dict, model: str | None, scale: float | None,
