@@ -9,6 +9,7 @@ from PIL import Image
 
 from srgan.inference.auto import (
     assess,
+    block_grid_origin,
     blockiness,
     decoded_jpeg_quality,
     jpeg_quality,
@@ -68,8 +69,19 @@ def test_blockiness_sees_the_jpeg_grid_only_where_it_is(tmp_path):
     decoded = _jpeg(textured, 20, tmp_path / "a.jpg")
     assert blockiness(textured) == pytest.approx(1.0, abs=0.05)
     assert blockiness(decoded) > 1.35
-    shifted = decoded[3:, 5:]  # a crop moves the grid off the 8-pixel lattice the measure expects
-    assert blockiness(shifted) < blockiness(decoded)
+    shifted = decoded[3:, 5:]  # a crop moves the grid: the measure finds it where it now starts
+    assert blockiness(shifted, origin=(0, 0)) < blockiness(shifted) > 1.35
+
+
+@pytest.mark.parametrize("crop", [(0, 0), (3, 5), (7, 1), (4, 4)])
+def test_block_grid_origin_follows_a_cropped_jpeg(tmp_path, crop):
+    rng = np.random.default_rng(4)
+    textured = np.clip(_photo_like(160, seed=2) + rng.normal(0, 3, (160, 160, 3)), 0, 255).astype(np.uint8)
+    decoded = _jpeg(textured, 50, tmp_path / "a.jpg")[crop[0]:, crop[1]:]  # a crop or a screenshot
+    assert block_grid_origin(decoded) == ((8 - crop[0]) % 8, (8 - crop[1]) % 8)
+    assert decoded_jpeg_quality(decoded) == 50
+    assert decoded_jpeg_quality(decoded, origin=(0, 0)) is None or crop == (0, 0)
+    assert assess(decoded).strength == 1.0
 
 
 def test_assess_takes_clean_inputs_as_clean_and_jpegs_as_degraded(tmp_path):

@@ -1,7 +1,7 @@
 """``--model auto``: look at each input and pick the clean model, the real-world one, or a
 network interpolation between them.
 
-Four measurements, each cheap (milliseconds for a photo; the ghost ~0.1 s):
+Four measurements, each cheap (milliseconds for a photo; the ghost ~20 ms):
 
 * **JPEG quality** from the file's quantisation tables (:func:`jpeg_quality`): libjpeg and
   every encoder that follows the IJG convention scale the standard tables by the quality, so
@@ -16,10 +16,11 @@ Four measurements, each cheap (milliseconds for a photo; the ghost ~0.1 s):
   (a screenshot, a PNG made from a JPEG, an evaluation array) whose tables are gone: the "JPEG
   ghost" (Farid, IEEE TIFS 2009). Re-compressing at the quality it was saved with changes almost
   nothing, so the re-compression error has a notch there; a never-compressed image's error
-  falls smoothly with the quality.
+  falls smoothly with the quality. It re-compresses JPEG's own luma plane on the image's block
+  grid (:func:`block_grid_origin`), so a crop or a screenshot that moved the grid reads too.
 * **Blockiness** (:func:`blockiness`): how much stronger luma steps are across the 8x8 block
   grid than beside it; 1 for an image that was never block-coded, well above 1 for a JPEG; the
-  last resort for a crop that moved the block grid off the ghost's lattice.
+  last resort for a grid the ghost's lattice check refuses.
 
 :func:`assess` maps them to a degradation strength in [0, 1]; 0 takes the clean model,
 1 the real-world model, and values between interpolate their weights (ESRGAN's network
@@ -57,17 +58,19 @@ DIRTY_JPEG_QUALITY = 60
 CLEAN_NOISE_SIGMA = 2.5
 DIRTY_NOISE_SIGMA = 6.0
 # JPEG ghost: re-compression error at the notch over the smallest within GHOST_REACH qualities
-# on either side; clean LR never went below 0.996, JPEGs of quality 20-95 were below 0.98, most
-# far below (noise + JPEG: median 0.12).
+# on either side; clean LR never went below 0.996 (1.0 with the luma-only ghost, also cropped by
+# (3, 5)), JPEGs of quality 20-95 were below 0.98, most far below (noise + JPEG: median 0.12).
+# The luma-only ghost finds the exact quality in 46-48 of the 49 for q20-85 (45 when cropped by
+# (3, 5); 0 before it followed the grid) and 40 at q95; the misses are T91 images too small.
 GHOST_NOTCH = 0.97
 GHOST_REACH = 2
 # ... and only where the DCT coefficients fit that quality's lattice: JPEGs of q20-95 measured
 # 0.02-0.18 (median 0.02-0.12), clean LR and flat synthetic images 0.23-0.27.
 GHOST_LATTICE = 0.2
 GHOST_QUALITIES = range(5, 101)
-GHOST_CROP = 256  # side of the centre crop measured (on the 16-pixel grid): ~0.1 s for 96 encodes
-# Blockiness ratio: clean LR reaches 1.40 (a grid-aligned texture), JPEG q30 1.2-1.6: only a
-# strong grid counts, where the ghost cannot look (a crop off the lattice).
+GHOST_CROP = 256  # side of the centre crop measured (luma, on the block grid): ~20 ms for 96 encodes
+# Blockiness ratio: clean LR reaches 1.40 (a grid-aligned texture; 1.40 also on the grid
+# block_grid_origin picks for it), JPEG q30 1.2-1.6: only a strong grid counts.
 CLEAN_BLOCKINESS = 1.45
 DIRTY_BLOCKINESS = 1.8
 
@@ -138,17 +141,25 @@ def noise_sigma(image: np.ndarray) -> float:
     return float(np.sqrt(np.pi / 2) / 6.0 * response[flat].mean())
 
 
-def _ghost_crop(image: np.ndarray) -> np.ndarray | None:
-    """The centre crop (uint8, BGR or grey, on the 16-pixel grid of 4:2:0 JPEG) the ghost
-    measures; None for an image too small to tell."""
-    pixels = image if image.dtype == np.uint8 else np.clip(np.rint(_on_255(image)), 0, 255).astype(np.uint8)
-    if pixels.ndim == 3:
-        pixels = pixels[..., 2::-1] if pixels.shape[2] >= 3 else pixels[..., 0]  # OpenCV encodes BGR
-    height, width = pixels.shape[:2]
-    crop_h, crop_w = min(height, GHOST_CROP) // 16 * 16, min(width, GHOST_CROP) // 16 * 16
+def _jfif_luma8(image: np.ndarray) -> np.ndarray:
+    """JPEG's own luma (JFIF: full range, 0.299 R + 0.587 G + 0.114 B), as uint8: the plane the
+    luminance table quantised, whatever the chroma subsampling was."""
+    x = _on_255(image)
+    if x.ndim == 3:
+        x = x[..., :3] @ np.array([0.299, 0.587, 0.114]) if x.shape[2] >= 3 else x[..., 0]
+    return np.clip(np.rint(x), 0, 255).astype(np.uint8)
+
+
+def _ghost_crop(image: np.ndarray, origin: tuple[int, int] = (0, 0)) -> np.ndarray | None:
+    """The centre crop of JFIF luma (uint8, on the 8x8 block grid that starts at ``origin``) the
+    ghost measures; None for an image too small to tell. Luma alone: its blocks sit on the
+    8-pixel grid however a crop moved the 16-pixel chroma grid of 4:2:0."""
+    pixels = _jfif_luma8(image)[origin[0]:, origin[1]:]
+    height, width = pixels.shape
+    crop_h, crop_w = min(height, GHOST_CROP) // 8 * 8, min(width, GHOST_CROP) // 8 * 8
     if min(crop_h, crop_w) < 32:
         return None
-    top, left = (height - crop_h) // 32 * 16, (width - crop_w) // 32 * 16
+    top, left = (height - crop_h) // 16 * 8, (width - crop_w) // 16 * 8
     return np.ascontiguousarray(pixels[top:top + crop_h, left:left + crop_w])
 
 
@@ -161,16 +172,40 @@ def _dct_matrix() -> np.ndarray:
 
 
 _DCT8 = _dct_matrix()
+_HIGH_FREQUENCY = np.add.outer(np.arange(8), np.arange(8)) >= 6  # u + v >= 6: 28 of 64
+
+
+def block_grid_origin(image: np.ndarray) -> tuple[int, int]:
+    """(row, column) where the 8x8 block grid of a decoded JPEG starts: 0..7 each, (0, 0) for a
+    file as saved, anything else for a crop or a screenshot of one. JPEG quantises the high
+    frequencies of each block hardest, so they are weakest on its own grid and strongest one
+    that straddles block edges: the origin of the 64 whose blocks hold the least high-frequency
+    energy (mean |DCT|, u + v >= 6; a GHOST_CROP corner). For an image that was never block-coded
+    the answer is arbitrary, and harmless: the ghost's lattice check refuses it at any origin.
+    Measured on the 49 validation LR images (120x80) saved at q30/50/75 and cropped by (3, 5):
+    the ghost then finds the quality in 135 of 147 (0 at the origin (0, 0); 144 uncropped)."""
+    y = _luma(image)
+    y = y[:GHOST_CROP + 8, :GHOST_CROP + 8] - 128
+    if min(y.shape) < 24:
+        return 0, 0
+    best, origin = np.inf, (0, 0)
+    for top in range(8):
+        for left in range(8):
+            height, width = (y.shape[0] - top) // 8 * 8, (y.shape[1] - left) // 8 * 8
+            blocks = y[top:top + height, left:left + width].reshape(height // 8, 8, width // 8, 8)
+            energy = np.abs((_DCT8 @ blocks.transpose(0, 2, 1, 3) @ _DCT8.T)[..., _HIGH_FREQUENCY]).mean()
+            if energy < best:
+                best, origin = energy, (top, left)
+    return origin
 
 
 def lattice_distance(crop: np.ndarray, quality: int) -> float | None:
-    """How far the 8x8 luma DCT coefficients of ``crop`` (uint8, BGR or grey, on the JPEG grid)
+    """How far the 8x8 DCT coefficients of ``crop`` (JFIF luma, uint8, on the JPEG grid)
     sit from multiples of quality's IJG table: mean |c / q - round(c / q)| over the AC
     coefficients at least half a step from 0. A JPEG saved at that quality gives ~0.02-0.18
     (colour conversion and rounding blur the lattice), anything else ~0.25 (uniform); None
     without 64 such coefficients (too flat to tell)."""
-    x = crop.astype(np.float64)
-    y = x @ np.array([0.114, 0.587, 0.299]) if x.ndim == 3 else x  # JFIF luma of BGR
+    y = crop.astype(np.float64)
     height, width = y.shape[0] // 8 * 8, y.shape[1] // 8 * 8
     blocks = (y[:height, :width] - 128).reshape(height // 8, 8, width // 8, 8).transpose(0, 2, 1, 3)
     units = (_DCT8 @ blocks @ _DCT8.T / _ijg_table(quality).reshape(8, 8)).reshape(-1, 64)[:, 1:]
@@ -181,27 +216,28 @@ def lattice_distance(crop: np.ndarray, quality: int) -> float | None:
 
 
 def _ghost_errors(crop: np.ndarray) -> np.ndarray:
-    """Luma MSE of ``crop`` against itself re-compressed at each of :data:`GHOST_QUALITIES`."""
+    """MSE of the luma ``crop`` against itself re-compressed (greyscale JPEG, the luminance table)
+    at each of :data:`GHOST_QUALITIES`."""
     import cv2
 
-    reference = _luma(crop[..., ::-1] if crop.ndim == 3 else crop)
+    reference = crop.astype(np.float64)
     errors = []
     for quality in GHOST_QUALITIES:
         _, data = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        again = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-        errors.append(np.mean((_luma(again[..., ::-1] if again.ndim == 3 else again) - reference) ** 2))
+        errors.append(np.mean((cv2.imdecode(data, cv2.IMREAD_GRAYSCALE).astype(np.float64) - reference) ** 2))
     return np.asarray(errors)
 
 
-def decoded_jpeg_quality(image: np.ndarray) -> int | None:
+def decoded_jpeg_quality(image: np.ndarray, origin: tuple[int, int] | None = None) -> int | None:
     """The IJG quality a decoded JPEG was saved with, from its pixels alone (the JPEG ghost, see
     module doc); None when no quality shows a notch (never compressed, or at quality ~100).
 
     A notch counts only where the DCT coefficients sit on that quality's quantisation lattice
     (:func:`lattice_distance`): flat synthetic images (screenshots of user interfaces, logos)
     have jagged re-compression curves with notches of their own. Of the notches that pass, the
-    lowest quality is the one the file was saved at (re-compressing finer can also notch)."""
-    crop = _ghost_crop(image)
+    lowest quality is the one the file was saved at (re-compressing finer can also notch).
+    ``origin`` is where the block grid starts (default: :func:`block_grid_origin`'s estimate)."""
+    crop = _ghost_crop(image, block_grid_origin(image) if origin is None else origin)
     if crop is None:
         return None
     errors, reach = _ghost_errors(crop), GHOST_REACH
@@ -214,18 +250,21 @@ def decoded_jpeg_quality(image: np.ndarray) -> int | None:
     return None
 
 
-def blockiness(image: np.ndarray) -> float:
+def blockiness(image: np.ndarray, origin: tuple[int, int] | None = None) -> float:
     """Mean luma step across 8-pixel block boundaries over the mean step elsewhere (both
-    directions); 1.0 where no block grid shows."""
+    directions), on the grid that starts at ``origin`` (default: :func:`block_grid_origin`);
+    1.0 where no block grid shows."""
     y = _luma(image)
     if min(y.shape) < 17:
         return 1.0
+    top, left = block_grid_origin(image) if origin is None else origin
     ratios = []
-    for steps in (np.abs(np.diff(y, axis=1)).mean(axis=0), np.abs(np.diff(y, axis=0)).mean(axis=1)):
-        # steps[i] is between pixels i and i + 1: i % 8 == 7 crosses a block boundary.
+    for steps, start in ((np.abs(np.diff(y, axis=1)).mean(axis=0), left), (np.abs(np.diff(y, axis=0)).mean(axis=1), top)):
+        # steps[i] is between pixels i and i + 1: i % 8 == (start - 1) % 8 crosses a block boundary.
         # Medians over positions: one real edge that happens to sit on the grid does not count.
-        on_grid = np.median(steps[7::8])
-        off_grid = np.median(np.delete(steps, np.s_[7::8]))
+        boundary = (start - 1) % 8
+        on_grid = np.median(steps[boundary::8])
+        off_grid = np.median(np.delete(steps, np.s_[boundary::8]))
         ratios.append(on_grid / max(off_grid, 1e-6))
     return float(np.mean(ratios))
 
@@ -258,11 +297,12 @@ def assess(image: np.ndarray, path: str | Path | None = None, quality: int | Non
     """Measure one input (``path``, when given, is read for JPEG tables only; ``quality`` gives
     them directly, e.g. from a PIL image's ``quantization``)."""
     quality = jpeg_quality(path) if quality is None and path is not None else quality
-    sigma, blocks = noise_sigma(image), blockiness(image)
+    origin = block_grid_origin(image)
+    sigma, blocks = noise_sigma(image), blockiness(image, origin)
     # The tables, where a file has them, say exactly how hard it was compressed; the ghost reads
-    # the quality of a JPEG that lost its tables (a PNG or screenshot of a JPEG); blockiness
-    # catches a strong block grid the ghost's lattice misses.
-    decoded = decoded_jpeg_quality(image) if quality is None else None
+    # the quality of a JPEG that lost its tables (a PNG or screenshot of a JPEG, on its own block
+    # grid); blockiness catches a strong block grid the ghost's lattice misses.
+    decoded = decoded_jpeg_quality(image, origin) if quality is None else None
     seen = quality if quality is not None else decoded
     compression = _ramp(blocks, CLEAN_BLOCKINESS, DIRTY_BLOCKINESS)
     if seen is not None:
