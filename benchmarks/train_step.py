@@ -6,6 +6,7 @@ shipped recipes'), batch 16, HR patch 96, channels_last, EMA update included, as
     python benchmarks/train_step.py --compile            # + torch.compile (inductor) rows
     python benchmarks/train_step.py --profile            # + where a step's time goes (torch.profiler)
     python benchmarks/train_step.py --layouts            # + NCHW and BatchNorm rows (fp32)
+    python benchmarks/train_step.py --prelu              # + rows with aten's PReLU kernel in G
 
 Each row prints it/s, the step's convolution GFLOP/s (forward FLOPs x3 for trained networks,
 x2 where only input gradients flow: VGG on SR and D in the generator step, x1 for VGG on HR) and
@@ -60,14 +61,19 @@ def adam(net: nn.Module, kernel: str = "fused") -> torch.optim.Optimizer:
 
 
 def build(stage: str, amp: str | None, channels_last: bool = True, use_bn: bool = False, compile_: bool = False,
-          yardstick: bool = False):
+          yardstick: bool = False, aten_prelu: bool = False):
     """(step function, StepContext, EMA, lr, hr, convolution FLOPs of one step, G).
-    ``yardstick``: BasicSR's MSRResNet as G instead of SRResNet."""
+    ``yardstick``: BasicSR's MSRResNet as G instead of SRResNet; ``aten_prelu``: G's PReLUs as
+    plain ``nn.PReLU`` (the generator writes them out in bf16 on the CPU)."""
     torch.manual_seed(0)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     net_g = MSRResNet() if yardstick else SRResNet(scale=SCALE, num_feat=64, num_block=16, use_bn=use_bn,
                                                    image_skip=True)
     net_g = net_g.to(memory_format=fmt).train()
+    if aten_prelu:
+        for module in net_g.modules():
+            if isinstance(module, nn.PReLU):
+                module.__class__ = nn.PReLU  # same parameter; aten's kernel in every dtype
     lr = torch.rand(BATCH, 3, HR_PATCH // SCALE, HR_PATCH // SCALE).contiguous(memory_format=fmt)
     hr = torch.rand(BATCH, 3, HR_PATCH, HR_PATCH).contiguous(memory_format=fmt)
     g_flops = forward_flops(net_g, lr)
@@ -161,6 +167,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile (inductor) rows")
     parser.add_argument("--profile", action="store_true", help="also profile one step per stage and dtype")
     parser.add_argument("--layouts", action="store_true", help="also NCHW and BatchNorm rows (fp32)")
+    parser.add_argument("--prelu", action="store_true", help="also rows with aten's PReLU kernel in G")
     parser.add_argument("--cpu-time", action="store_true",
                         help="one thread, timed by CPU time: the figures of a quiet core on a shared machine")
     args = parser.parse_args()
@@ -175,6 +182,8 @@ def main() -> None:
     variants = [("channels_last", {})]
     if args.compile:
         variants.append(("channels_last+compile", {"compile_": True}))
+    if args.prelu:
+        variants.append(("aten PReLU", {"aten_prelu": True}))
     for stage in args.stages.split(","):
         rows = [(amp, name, options) for amp in amps for name, options in variants]
         if args.layouts:

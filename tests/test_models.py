@@ -251,3 +251,27 @@ def test_self_ensemble_is_equivariant_and_differs_from_one_view():
         assert (out - net(x)).abs().max() > 1e-4
         # channels_last input: same result
         assert torch.allclose(ensemble(x.contiguous(memory_format=torch.channels_last)), out, atol=1e-6)
+
+
+def test_generator_prelu_in_bf16_is_atens_prelu_written_out():
+    # The written-out bf16 form must give aten's values and gradients exactly (it is only faster).
+    from srgan.models.generator import PReLU
+
+    torch.manual_seed(0)
+    x = torch.randn(4, 64, 12, 12).contiguous(memory_format=torch.channels_last)
+    ours, aten = PReLU(64), torch.nn.PReLU(64)
+    aten.weight.data = torch.rand(64)
+    ours.load_state_dict(aten.state_dict())
+    grad = torch.randn(4, 64, 12, 12).bfloat16()
+    outputs, inputs = [], []
+    for module in (aten, ours):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            inp = x.bfloat16().requires_grad_()
+            out = module(inp)
+        out.backward(grad)
+        outputs.append(out)
+        inputs.append(inp.grad)
+    assert outputs[1].dtype == torch.bfloat16
+    assert torch.equal(outputs[0], outputs[1]) and torch.equal(inputs[0], inputs[1])
+    assert torch.equal(aten.weight.grad, ours.weight.grad)
+    assert torch.equal(ours(x), aten(x))  # fp32: aten's kernel itself
