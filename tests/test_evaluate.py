@@ -66,8 +66,9 @@ def test_cli_writes_results_report_and_table(hr_folder, tiny_model, tmp_path, ca
     assert code == 0
     table = capsys.readouterr().out.splitlines()
     rows = [line.split() for line in table[2:] if line and not line.startswith("report:")]
-    assert [(r[0], r[1]) for r in rows] == [("Set5", "bicubic"), ("Set5", "tiny"), ("mine", "bicubic"),
-                                            ("mine", "tiny")]
+    # images too small for NIQE still have a noise sigma: the HR row holds the ground truth's
+    assert [(r[0], r[1]) for r in rows] == [("Set5", "bicubic"), ("Set5", "tiny"), ("Set5", "HR"),
+                                            ("mine", "bicubic"), ("mine", "tiny"), ("mine", "HR")]
     assert "PSNR-Y" in table[0]
     # Bad files: one line each, then a count.
     warnings = [r.getMessage() for r in caplog.records]
@@ -77,7 +78,7 @@ def test_cli_writes_results_report_and_table(hr_folder, tiny_model, tmp_path, ca
 
     with open(out / "per_image.csv", newline="") as fh:
         records = list(csv.DictReader(fh))
-    assert len(records) == (3 + 1) * 2
+    assert len(records) == (3 + 1) * 3  # two models and the HR row per image
     assert {r["channel"] for r in records if r["image"] == "grey.png"} == {"grey"}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["protocol"]["crop_border"] == 4
@@ -133,7 +134,8 @@ def test_network_model_and_summary_api(hr_folder, tiny_model, tmp_path):
     summary = evaluate_models([str(tiny_model), "nearest"], [str(hr_folder)], out_dir=tmp_path / "o",
                               device="cpu", perceptual=False, max_images=2)
     assert summary["protocol"]["scale"] == 4  # taken from the network
-    assert list(summary["results"]["Set5"]) == ["tiny", "nearest"]
+    assert list(summary["results"]["Set5"]) == ["tiny", "nearest", "HR"]
+    assert set(summary["results"]["Set5"]["HR"]) == {"n", "degradation", "noise_sigma"}  # too small for NIQE
     assert summary["models"][0]["parameters"] > 0
     models, _ = load_models([str(tiny_model)], device="cpu")
     grey_sr = models[0].upscale(np.full((10, 12, 1), 100, np.uint8))

@@ -66,10 +66,12 @@ def test_cli_table_files_and_report_carry_niqe_and_no_niqe_drops_it(folder, tmp_
     assert [line.split()[1] for line in table[2:5]] == ["bicubic", "nearest", HR_ROW]
     with open(out / "per_image.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == 4 * 2 + 3 and all(r["niqe"] for r in rows if r["image"] != "small.png")
-    assert [r["psnr"] for r in rows if r["model"] == HR_ROW] == ["", "", ""]
+    # small.png is too small for NIQE but has a noise sigma, so an HR row of its own
+    assert len(rows) == 4 * 2 + 4 and all(r["niqe"] for r in rows if r["image"] != "small.png")
+    assert all(r["noise_sigma"] for r in rows)
+    assert [r["psnr"] for r in rows if r["model"] == HR_ROW] == ["", "", "", ""]
     results = json.loads((out / "summary.json").read_text())["results"]["set"]
-    assert set(results[HR_ROW]) == {"n", "degradation", "niqe"} and results[HR_ROW]["n"] == 3
+    assert set(results[HR_ROW]) == {"n", "degradation", "niqe", "noise_sigma"} and results[HR_ROW]["n"] == 4
     assert results["bicubic"]["niqe"]["mean"] > results[HR_ROW]["niqe"]["mean"]
     page = (report / "index.html").read_text()
     assert 'src="images/perception_distortion.png"' in page and (report / "images" / "perception_distortion.png").is_file()
@@ -77,7 +79,7 @@ def test_cli_table_files_and_report_carry_niqe_and_no_niqe_drops_it(folder, tmp_
 
     assert main([*args, "--out", str(tmp_path / "o2"), "--report", str(tmp_path / "r2"), "--no-niqe"]) == 0
     table = capsys.readouterr().out
-    assert "NIQE" not in table and HR_ROW not in table.split()
+    assert "NIQE" not in table and "noise" not in table and HR_ROW not in table.split()
     results = json.loads((tmp_path / "o2" / "summary.json").read_text())["results"]["set"]
     assert list(results) == ["bicubic", "nearest"] and "niqe" not in results["bicubic"]
     assert "perception_distortion" not in (tmp_path / "r2" / "index.html").read_text()
@@ -92,3 +94,32 @@ def test_plane_needs_psnr_and_niqe(tmp_path) -> None:
     alphas = {f"m@{a}": a for a in (0, 0.5, 1)}
     assert plots.plot_perception_distortion(results, tmp_path / "pd.png", "Y", alphas)
     assert (tmp_path / "pd.png").stat().st_size > 5000
+
+
+class _NoisyBicubic:
+    """A stand-in network whose outputs carry grain: bicubic plus Gaussian noise of sigma 8."""
+
+    name = "noisy"
+
+    def upscale(self, lr: np.ndarray) -> np.ndarray:
+        sr = upscale_bicubic(lr[..., 0] if lr.shape[2] == 1 else lr, 4).astype(np.float64)
+        sr = sr[:, :, None] if sr.ndim == 2 else sr
+        grain = np.random.default_rng(0).normal(0.0, 8.0, sr.shape)
+        return np.clip(np.round(sr + grain), 0, 255).astype(np.uint8)
+
+
+def test_noise_sigma_shows_grain_an_output_adds_over_its_hr(folder) -> None:
+    from srgan.data.eda.noise import noise_sigma
+    from srgan.evaluation.evaluate import EvalConfig, make_scorers
+
+    scorers, _ = make_scorers(EvalConfig(models=("bicubic",), data=(str(folder),), perceptual=False), "cpu", 4)
+    records, _ = run_evaluation([BaselineModel("bicubic", 4), _NoisyBicubic()], discover_datasets([str(folder)]),
+                                scale=4, scorers=scorers)
+    by_key = {(r.image, r.model): r for r in records}
+    for name in ("a.png", "b.png", "grey.png"):
+        hr = read_image(folder / name).pixels
+        inner = hr[4:-4, 4:-4]
+        assert by_key[name, HR_ROW].noise_sigma == pytest.approx(noise_sigma(inner[..., 0] if name == "grey.png"
+                                                                             else inner))
+        assert by_key[name, "bicubic"].noise_sigma < by_key[name, HR_ROW].noise_sigma  # bicubic smooths
+        assert by_key[name, "noisy"].noise_sigma > by_key[name, "bicubic"].noise_sigma + 5  # the grain reads

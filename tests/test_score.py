@@ -74,3 +74,20 @@ def test_score_help_imports_neither_torch_nor_scipy() -> None:
              "except SystemExit:\n    pass\nprint(sorted(m for m in ('torch', 'scipy') if m in sys.modules), file=sys.stderr)")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert "--crop" in result.stdout and result.stderr.strip().splitlines()[-1] == "[]", result.stderr
+
+
+def test_noise_metric_is_the_noise_sigma_of_each_image(folder, capsys) -> None:
+    from srgan.data.eda.noise import noise_sigma
+
+    assert main(["score", str(folder / "*.png"), "--json", "--crop", "4", "--metric", "noise"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["metric"] == "noise"
+    # tiny.png has a noise level though it is too small for NIQE; junk and cut still fail
+    assert set(result["images"]) == {str(folder / n) for n in ("a.png", "b.png", "tiny.png")}
+    for path, value in result["images"].items():
+        assert value == noise_sigma(load_rgb8(path)[4:-4, 4:-4])
+    smooth = folder / "smooth.png"
+    save_image(smooth, synthetic_image("gradient", 200, 200, seed=5))
+    assert main(["score", str(smooth), str(folder / "a.png"), "--json", "--metric", "noise"]) == 0
+    values = json.loads(capsys.readouterr().out)["images"]
+    assert values[str(smooth)] < values[str(folder / "a.png")]  # a noise texture reads noisier than a ramp

@@ -2,6 +2,8 @@
 
 For images with no ground truth (a user's own photos and their upscales): one line per image,
 then the mean; ``--json`` prints ``{"metric", "crop", "mean", "images": {path: value}}``.
+``--metric noise`` gives the estimated noise sigma instead (skimage's ``estimate_sigma``, grey
+levels): NIQE rewards grain, so an upscale that scores well should not read noisier than its source.
 A file that cannot be scored is one line on stderr and the rest go on; the exit status is 1
 only when no image could be scored.
 """
@@ -12,7 +14,7 @@ import argparse
 import json
 import sys
 
-METRICS = ("niqe",)
+METRICS = ("niqe", "noise")
 
 EPILOG = """examples:
   srgan score photo.png upscaled/                  # files and folders (recursive)
@@ -34,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "conventions; lower is better, pristine photos score about 3).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders (recursive) or globs")
-    parser.add_argument("--metric", choices=METRICS, default="niqe", help="the score (default: niqe)")
+    parser.add_argument("--metric", choices=METRICS, default="niqe",
+                        help="niqe (default; lower is more natural) or noise (estimated noise sigma, grey levels)")
     parser.add_argument("--crop", type=_non_negative, default=0, metavar="N",
                         help="pixels left out at each edge (e.g. the scale, for upscaled images; default 0)")
     parser.add_argument("--json", action="store_true",
@@ -44,9 +47,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from srgan.errors import ImageError, SrganError
-    from srgan.evaluation.niqe import niqe
     from srgan.inference.files import collect_inputs
     from srgan.utils.image import load_rgb8
+
+    score = _scorer(args.metric, args.crop)
 
     found, problems = collect_inputs(args.paths)
     for problem in problems:
@@ -54,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
     scores: dict[str, float] = {}
     for path, _ in found:
         try:
-            value = niqe(load_rgb8(path), crop_border=args.crop)
+            value = score(load_rgb8(path))
         except ImageError as exc:
             print(f"srgan: {path}: {exc}", file=sys.stderr)
             continue
@@ -67,5 +71,17 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"metric": args.metric, "crop": args.crop, "mean": mean, "images": scores}, indent=1))
     else:
-        print(f"{mean:8.4f}  mean {args.metric.upper()} of {len(scores)} images (lower is better)")
+        what = "NIQE" if args.metric == "niqe" else "noise sigma"
+        print(f"{mean:8.4f}  mean {what} of {len(scores)} images" + (" (lower is better)" if args.metric == "niqe" else ""))
     return 0
+
+
+def _scorer(metric: str, crop: int):
+    """image (H, W, 3 uint8) -> the score, ``crop`` pixels left out at each edge."""
+    if metric == "niqe":
+        from srgan.evaluation.niqe import niqe
+
+        return lambda image: niqe(image, crop_border=crop)
+    from srgan.data.eda.noise import noise_sigma
+
+    return lambda image: noise_sigma(image[crop:image.shape[0] - crop, crop:image.shape[1] - crop] if crop else image)

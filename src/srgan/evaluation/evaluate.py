@@ -5,7 +5,9 @@ scale, its LR made by MATLAB's antialiased bicubic ``imresize`` (``degradation="
 ``"area"``), each model upscales the LR, and PSNR/SSIM/MSE/MAE are taken on Y with a border of
 ``scale`` pixels (:mod:`srgan.evaluation.metrics`). Grey HR images stay single-channel and are
 scored on their raw values. NIQE (no reference, :mod:`srgan.evaluation.niqe`) is taken of every
-output and, as an ``HR`` row, of the HR images themselves, with the same border. Prepared
+output and, as an ``HR`` row, of the HR images themselves, with the same border, and so is the
+noise level (``noise_sigma``: skimage's wavelet ``estimate_sigma``): NIQE rewards noise, and an
+output noisier than its HR image is grain, not recovered detail. Prepared
 datasets use their stored LR images when their scale and degradation are the ones asked for.
 
 :func:`evaluate` (with an :class:`EvalConfig`; :func:`evaluate_models` for short) is the one
@@ -16,6 +18,7 @@ call behind ``srgan evaluate`` and ``make demo``. Networks run through the infer
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import logging
@@ -48,7 +51,7 @@ from srgan.utils.text import json_safe, printable
 log = logging.getLogger(__name__)
 
 #: Summary statistics are taken of these record fields (None values are left out).
-METRICS = ("psnr", "ssim", "mse", "mae", "perceptual", "lpips", "seconds", "niqe")
+METRICS = ("psnr", "ssim", "mse", "mae", "perceptual", "lpips", "seconds", "niqe", "noise_sigma")
 #: The model name of the rows that score the HR images themselves (no-reference metrics only).
 HR_ROW = "HR"
 
@@ -70,7 +73,7 @@ class EvalConfig:
     tile: int | None = None  # the networks' Upscaler tile; None: its default, 0: whole images
     perceptual: bool = True  # VGG loss and LPIPS, when their weights are available
     vgg_weights: str | None = None
-    niqe: bool = True  # NIQE of every output and an HR row
+    niqe: bool = True  # the no-reference scores (NIQE, noise sigma) of every output and an HR row
     max_images: int | None = None  # per dataset, the first by file name
     max_pixels: int | None = None  # refused before decoding; None: DEFAULT_MAX_PIXELS
     out_dir: str | None = None  # per_image.csv and summary.json
@@ -97,11 +100,13 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class Scorers:
-    """The optional scores: ``perceptual(sr, hr)``, ``lpips(sr, hr)``, ``niqe(image)`` or None."""
+    """The optional scores: ``perceptual(sr, hr)``, ``lpips(sr, hr)``, ``niqe(image)``,
+    ``noise(image)`` or None."""
 
     perceptual: Callable[[np.ndarray, np.ndarray], float] | None = None
     lpips: Callable[[np.ndarray, np.ndarray], float] | None = None
     niqe: Callable[[np.ndarray], float | None] | None = None
+    noise: Callable[[np.ndarray], float] | None = None
 
 
 @dataclass
@@ -124,6 +129,7 @@ class ImageRecord:
     lpips: float | None = None
     seconds: float | None = None  # time the model took to upscale this image
     niqe: float | None = None  # no-reference (lower is better); None when off or the image is too small
+    noise_sigma: float | None = None  # estimated Gaussian noise sigma, grey levels (no reference)
 
 
 @dataclass(frozen=True)
@@ -180,8 +186,9 @@ def run_evaluation(models: list, datasets: list[EvalDataset], scale: int, degrad
     Files that cannot be used (including images declaring more than ``max_pixels``, refused
     before decoding) are skipped (logged with a one-line reason) and returned as
     :class:`Skipped`. ``report`` (a :class:`srgan.evaluation.report.ReportWriter`) receives the
-    images it asks for. With ``scorers.niqe`` (:func:`srgan.evaluation.niqe.make_niqe`) every
-    record gets its NIQE, and each image whose HR has one gets an :data:`HR_ROW` record.
+    images it asks for. With ``scorers.niqe`` (:func:`srgan.evaluation.niqe.make_niqe`) and
+    ``scorers.noise`` every record gets its NIQE and noise sigma, and each image an
+    :data:`HR_ROW` record with those of its HR image.
     """
     if degradation is not None and degradation not in EVAL_DEGRADATIONS:
         raise SrganError(f"unknown degradation {degradation!r}; choose one of {', '.join(EVAL_DEGRADATIONS)}")
@@ -226,8 +233,8 @@ def _load_test_image(dataset: EvalDataset, item: EvalItem, scale: int, crop: int
 
 def _score_image(models: list, image: TestImage, scale: int, crop: int, y_only: bool,
                  scorers: Scorers) -> tuple[list[ImageRecord], dict[str, np.ndarray]]:
-    """One record per model (and an :data:`HR_ROW` record when the HR image has a NIQE), and the
-    outputs by model name."""
+    """One record per model (and an :data:`HR_ROW` record when the HR image has a no-reference
+    score), and the outputs by model name."""
     hr = image.hr
     channel = "grey" if hr.shape[2] == 1 else ("y" if y_only else "rgb")
     where = {"dataset": image.dataset, "image": image.name, "scale": scale, "degradation": image.degradation,
@@ -244,12 +251,17 @@ def _score_image(models: list, image: TestImage, scale: int, crop: int, y_only: 
             mse=metrics.mse(sr, hr, crop, y_only), mae=metrics.mae(sr, hr, crop, y_only),
             perceptual=scorers.perceptual(sr, hr) if scorers.perceptual else None,
             lpips=scorers.lpips(sr, hr) if scorers.lpips else None, seconds=seconds,
-            niqe=scorers.niqe(sr) if scorers.niqe else None))
+            **_no_reference(sr, scorers)))
         outputs[model.name] = sr
-    hr_niqe = scorers.niqe(hr) if scorers.niqe else None
-    if hr_niqe is not None:
-        records.append(ImageRecord(model=HR_ROW, **where, niqe=hr_niqe))
+    hr_scores = _no_reference(hr, scorers)
+    if any(v is not None for v in hr_scores.values()):
+        records.append(ImageRecord(model=HR_ROW, **where, **hr_scores))
     return records, outputs
+
+
+def _no_reference(image: np.ndarray, scorers: Scorers) -> dict[str, float | None]:
+    return {"niqe": scorers.niqe(image) if scorers.niqe else None,
+            "noise_sigma": scorers.noise(image) if scorers.noise else None}
 
 
 def summarize(records: list[ImageRecord], model_order: list[str] | None = None) -> dict[str, dict]:
@@ -298,16 +310,17 @@ def format_table(summary: dict) -> str:
     """The summary as a plain-text table: one row per dataset and model."""
     channel = summary["protocol"]["channel"].upper()
     results = summary["results"]
-    extra = ("perceptual", "lpips", "niqe")
+    extra = ("perceptual", "lpips", "niqe", "noise_sigma")
+    titles = {"niqe": "NIQE", "noise_sigma": "noise σ"}
     has = {key: any(key in e for d in results.values() for e in d.values()) for key in extra}
     header = ["dataset", "model", "n", f"PSNR-{channel} (dB)", f"SSIM-{channel}", "MAE"]
-    header += [k.upper() if k == "niqe" else k for k in extra if has[k]] + ["s/img"]
+    header += [titles.get(k, k) for k in extra if has[k]] + ["s/img"]
     rows = []
     for dataset, by_model in results.items():
         for model, entry in by_model.items():
             row = [dataset, model, str(entry["n"]), _fmt(entry.get("psnr"), 2), _fmt(entry.get("ssim"), 4),
                    _fmt(entry.get("mae"), 2)]
-            row += [_fmt(entry.get(k), 2 if k == "niqe" else 4) for k in extra if has[k]]
+            row += [_fmt(entry.get(k), 2 if k in titles else 4) for k in extra if has[k]]
             row.append(f"{entry['seconds']['mean']:.3f}" if "seconds" in entry else "-")
             rows.append(row)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
@@ -382,7 +395,7 @@ def evaluate_models(models: list[str], data: list[str], **options) -> dict:
 
 def make_scorers(config: EvalConfig, device, crop: int) -> tuple[Scorers, list[str]]:
     """The optional scores ``config`` asks for, and a note for each that cannot be computed here."""
-    notes, perceptual_fn, lpips_fn, niqe_fn = [], None, None, None
+    notes, perceptual_fn, lpips_fn, niqe_fn, noise_fn = [], None, None, None, None
     if config.perceptual:
         perceptual_fn, note = make_perceptual(config.vgg_weights, device, crop)
         lpips_fn, lpips_note = make_lpips(device, crop)
@@ -393,7 +406,16 @@ def make_scorers(config: EvalConfig, device, crop: int) -> tuple[Scorers, list[s
         from srgan.evaluation.niqe import make_niqe
 
         niqe_fn = make_niqe(crop)
-    return Scorers(perceptual_fn, lpips_fn, niqe_fn), notes
+        noise_fn = functools.partial(_noise_sigma, crop=crop)
+    return Scorers(perceptual_fn, lpips_fn, niqe_fn, noise_fn), notes
+
+
+def _noise_sigma(image: np.ndarray, crop: int) -> float:
+    """Noise sigma of ``image`` without its ``crop``-pixel border (grey levels, 0..255)."""
+    from srgan.data.eda.noise import noise_sigma
+
+    inner = image[crop:image.shape[0] - crop, crop:image.shape[1] - crop] if crop else image
+    return noise_sigma(inner[..., 0] if inner.ndim == 3 and inner.shape[2] == 1 else inner)
 
 
 def _protocol(config: EvalConfig, scale: int, crop: int, records: list[ImageRecord]) -> dict:
@@ -407,4 +429,6 @@ def _protocol(config: EvalConfig, scale: int, crop: int, records: list[ImageReco
     if config.niqe:
         protocol["niqe"] = ("NIQE (Mittal et al. 2013, MATLAB conventions) of outputs and HR (row HR), "
                             "same border, grey as R=G=B; lower is better")
+        protocol["noise_sigma"] = ("noise sigma of outputs and HR (row HR): skimage estimate_sigma (Donoho's "
+                                   "wavelet MAD), same border, mean over RGB; above HR's is grain")
     return protocol

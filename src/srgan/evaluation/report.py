@@ -201,7 +201,8 @@ class ReportWriter:
     def _summary_section(self, summary: dict) -> str:
         results, channel = summary["results"], summary["protocol"]["channel"].upper()
         columns = [("psnr", f"PSNR-{channel} (dB)", 2), ("ssim", f"SSIM-{channel}", 4), ("mae", "MAE", 2),
-                   ("perceptual", "VGG loss", 4), ("lpips", "LPIPS", 4), ("niqe", "NIQE", 2), ("seconds", "s / image", 3)]
+                   ("perceptual", "VGG loss", 4), ("lpips", "LPIPS", 4), ("niqe", "NIQE", 2),
+                   ("noise_sigma", "noise σ", 2), ("seconds", "s / image", 3)]
         columns = [c for c in columns if any(c[0] in e for d in results.values() for e in d.values())]
         rows = []
         for dataset, by_model in results.items():
@@ -209,7 +210,8 @@ class ReportWriter:
             for key, _, _ in columns:
                 # The HR row (NIQE of the ground truth) is a reference, not a contender.
                 values = {m: e[key]["mean"] for m, e in by_model.items() if key in e and m != "HR"}
-                if values and key != "seconds" and len(values) > 1:
+                # Noise is best where it matches HR's, not where it is lowest: no winner marked.
+                if values and key not in ("seconds", "noise_sigma") and len(values) > 1:
                     pick = max if metrics.HIGHER_IS_BETTER.get(key) else min
                     best[key] = pick(values, key=values.get)
             for i, (model, entry) in enumerate(by_model.items()):
