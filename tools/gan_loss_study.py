@@ -47,6 +47,10 @@ thread at nice 19 beside two training runs, so a quiet machine is faster)::
     35), and for the generic candidates the generic distance, about 2 s per image per network
     (another ~100 s per validation of 25 images): on a CPU pass ``--val-max-images 25``.
 
+Measured end to end on 2026-12-04 (Zen 4, two candidates at a time, one thread each, nice 10;
+``--iters 1000 --val-every 100 --val-max-images 25``): mse_adv 32 minutes, fm_adv 41, generic_adv
+48, validations included. The results and the pick are in the README's srgan_x4 model card.
+
 On an H200 (ESTIMATE, not measured: the README's GPU check ran the gan stage at 47 it/s, TF32,
 batch 16; on this CPU the generic loss added 30 % to a step and feature matching 6 %, so about
 35-45 it/s) 3,000 iterations take 1-1.5 minutes per candidate, and each validation of the 49
