@@ -92,3 +92,14 @@ def prepared_dataset(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("prepared") / "dataset"
     make_prepared_dataset(out)
     return out
+
+
+def load_tool(name: str):
+    """``tools/NAME.py`` imported as a module (the tools are scripts, not a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

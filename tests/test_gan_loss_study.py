@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 
+from conftest import load_tool
 from srgan.errors import ConfigError
-
-_PATH = Path(__file__).resolve().parents[1] / "tools" / "gan_loss_study.py"
 
 
 @pytest.fixture(scope="module")
 def study():
-    spec = importlib.util.spec_from_file_location("gan_loss_study", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("gan_loss_study")
 
 
 def test_niqe_at_psnr_interpolates_where_the_path_first_crosses(study):

@@ -47,7 +47,8 @@ def pick_gan_checkpoint(records: list[dict], saved: set[int], rule: str, toleran
                   f"{pick} ({val[pick]['val_psnr_ema']:.4f} dB, NIQE {val[pick]['val_niqe_ema']:.3f})")
 
 
-def refuse_if_shipped_is_better(target: Path, rule: str, psnr: float, niqe: float, val_split: str) -> None:
+def refuse_if_shipped_is_better(target: Path, rule: str, psnr: float, niqe: float | None,
+                                val_split: str) -> None:
     """Exit when the shipped weights validated better: by NIQE for ``niqe`` (only a NIQE recorded
     on the same split compares), by PSNR otherwise."""
     from srgan.models.factory import read_generator_weights
@@ -55,7 +56,7 @@ def refuse_if_shipped_is_better(target: Path, rule: str, psnr: float, niqe: floa
     _, shipped = read_generator_weights(target)
     meta = shipped.metadata
     if rule == "niqe":
-        if "val_niqe" not in meta or meta.get("val_split") != val_split:
+        if niqe is None or "val_niqe" not in meta or meta.get("val_split") != val_split:
             raise SystemExit(f"shipped {target.stem} records no validation NIQE on {val_split}: "
                              "compare them on that split, then pass --force")
         if float(meta["val_niqe"]) <= niqe:
@@ -111,7 +112,8 @@ def main() -> None:
     scale = info.scale
     scores = validate(net, val, scale, torch.device("cpu"))
     full, niqe = scores["psnr"], scores.get("niqe")
-    print(f"{best}: iteration {state['iteration']}, validation Y-PSNR {full:.4f} dB, NIQE {niqe:.3f} (fp32)")
+    niqe_text = f"{niqe:.3f}" if niqe is not None else "- (images too small)"
+    print(f"{best}: iteration {state['iteration']}, validation Y-PSNR {full:.4f} dB, NIQE {niqe_text} (fp32)")
     val_split = (f"{Path(data['root']).name}:{data['val_split']}"
                  + (f" ({data['val_degradation']} LR)" if data.get("val_degradation") else ""))
 
@@ -129,7 +131,7 @@ def main() -> None:
 
     meta = {"run": config["name"], "stage": config["stage"], "iteration": state["iteration"],
             "wall_minutes": round(float(state.get("wall_s", 0.0)) / 60, 1), "val_psnr": round(full, 4),
-            "val_niqe": round(niqe, 4), "val_split": val_split,
+            **({"val_niqe": round(niqe, 4)} if niqe is not None else {}), "val_split": val_split,
             "recipe": json.dumps({k: config[k] for k in ("generator", "loss", "optim")}),
             "dtype": "float16" if half else "float32"}
     save_generator(net, target, info.arch, info.model_args, metadata=meta, half=half)

@@ -84,4 +84,4 @@ def _scorer(metric: str, crop: int):
         return lambda image: niqe(image, crop_border=crop)
     from srgan.data.eda.noise import noise_sigma
 
-    return lambda image: noise_sigma(image[crop:image.shape[0] - crop, crop:image.shape[1] - crop] if crop else image)
+    return lambda image: noise_sigma(image, crop_border=crop)

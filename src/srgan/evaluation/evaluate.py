@@ -403,19 +403,12 @@ def make_scorers(config: EvalConfig, device, crop: int) -> tuple[Scorers, list[s
     for note in notes:
         log.info("%s", note)
     if config.niqe:
+        from srgan.data.eda.noise import noise_sigma
         from srgan.evaluation.niqe import make_niqe
 
         niqe_fn = make_niqe(crop)
-        noise_fn = functools.partial(_noise_sigma, crop=crop)
+        noise_fn = functools.partial(noise_sigma, crop_border=crop)
     return Scorers(perceptual_fn, lpips_fn, niqe_fn, noise_fn), notes
-
-
-def _noise_sigma(image: np.ndarray, crop: int) -> float:
-    """Noise sigma of ``image`` without its ``crop``-pixel border (grey levels, 0..255)."""
-    from srgan.data.eda.noise import noise_sigma
-
-    inner = image[crop:image.shape[0] - crop, crop:image.shape[1] - crop] if crop else image
-    return noise_sigma(inner[..., 0] if inner.ndim == 3 and inner.shape[2] == 1 else inner)
 
 
 def _protocol(config: EvalConfig, scale: int, crop: int, records: list[ImageRecord]) -> dict:

@@ -45,12 +45,17 @@ def estimator_name() -> str:
     return "skimage.restoration.estimate_sigma"
 
 
-def noise_sigma(image: np.ndarray) -> float:
-    """Estimated Gaussian noise sigma of an (H, W, 3) or (H, W) image, in grey levels (0..255).
+def noise_sigma(image: np.ndarray, crop_border: int = 0) -> float:
+    """Estimated Gaussian noise sigma of an (H, W, 3), (H, W, 1) or (H, W) image, in grey levels
+    (0..255), without ``crop_border`` pixels at each edge (as NIQE and PSNR leave them out).
 
     Colour images: the mean of the per-channel estimates.
     """
     data = np.asarray(image, dtype=np.float64)
+    if crop_border:
+        data = data[crop_border:data.shape[0] - crop_border, crop_border:data.shape[1] - crop_border]
+    if data.ndim == 3 and data.shape[2] == 1:
+        data = data[..., 0]
     if min(data.shape[:2]) < 2:
         return 0.0
     try:
